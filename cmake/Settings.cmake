@@ -1,0 +1,21 @@
+# One INTERFACE target carries every compiler setting; every target links it.
+add_library(podnetstat_settings INTERFACE)
+add_library(podnetstat::settings ALIAS podnetstat_settings)
+
+target_compile_options(podnetstat_settings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+                                                     -Wnon-virtual-dtor -Wold-style-cast)
+if(PODNETSTAT_WERROR)
+  target_compile_options(podnetstat_settings INTERFACE -Werror)
+endif()
+
+if(PODNETSTAT_SANITIZE STREQUAL "address")
+  target_compile_options(podnetstat_settings INTERFACE -fsanitize=address,undefined
+                                                       -fno-sanitize-recover=undefined
+                                                       -fno-omit-frame-pointer)
+  target_link_options(podnetstat_settings INTERFACE -fsanitize=address,undefined)
+elseif(PODNETSTAT_SANITIZE STREQUAL "thread")
+  target_compile_options(podnetstat_settings INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(podnetstat_settings INTERFACE -fsanitize=thread)
+elseif(NOT PODNETSTAT_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "PODNETSTAT_SANITIZE must be '', 'address' or 'thread'")
+endif()

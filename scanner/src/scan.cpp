@@ -1,0 +1,515 @@
+// One scan, in four steps:
+//
+// 1. Processes. List <proc>/[0-9]* once and, on the fixed worker pool, read per PID its netns
+//    inode (readlink ns/net), its uid, and (when attributing) its socket fds (readlink fd/*) and,
+//    for PIDs that hold a socket, comm and argv[0]. A PID that vanishes mid-scan is counted and
+//    skipped; so is one we may not read (EACCES).
+// 2. Namespaces. Group PIDs by netns inode, add the names of the netns dir (stat gives the
+//    inode; a stale entry is reported and the others still count), and select what the options
+//    ask for. The host namespace is PID 1's. Each namespace is read once, however many names
+//    and PIDs point at it.
+// 3. Tables. For every selected namespace x transport, in parallel, the TableReader reads the
+//    table through a process living in that namespace (procfs: <proc>/<pid>/net/<file>, the
+//    next PID if one vanished) and parses it. Malformed rows are skipped and counted.
+// 4. Join. Socket inode -> every owning process (ascending PID), then the filter.
+
+#include "podnetstat/scanner/scan.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "procfs.h"
+#include "worker_pool.h"
+
+namespace podnetstat::scanner {
+namespace {
+
+constexpr long kNsfsMagic = 0x6e736673;  // NSFS_MAGIC
+constexpr std::size_t kPidsPerTask = 32;
+constexpr std::size_t kMaxCmdline = 4096;
+
+using procfs::UniqueFd;
+
+struct PidInfo {
+  std::int32_t pid = 0;
+  std::uint64_t netns = 0;  // 0: unknown
+  std::uint32_t uid = 0;
+  bool has_sockets = false;
+  std::string comm;
+  std::string program;
+};
+
+struct OwnerPair {
+  std::uint64_t inode;
+  std::int32_t pid;
+};
+
+/// What one task of step 1 found for its slice of PIDs.
+struct PidChunk {
+  std::vector<PidInfo> pids;
+  std::vector<OwnerPair> owners;
+  std::uint64_t vanished = 0;
+  std::uint64_t unreadable = 0;
+};
+
+std::string errnoText(int err) {
+  return std::strerror(err);
+}
+
+/// Control characters in a program name would garble a table; netstat (since 2.10's
+/// successor) prints them as '.'.
+void sanitize(std::string& s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '.';
+    }
+  }
+}
+
+/// netstat's program name: argv[0]; its basename when argv[0] is an absolute path.
+std::string programName(std::string_view cmdline) {
+  std::string_view argv0 = cmdline.substr(0, cmdline.find('\0'));
+  if (!argv0.empty() && argv0.front() == '/') {
+    argv0 = argv0.substr(argv0.rfind('/') + 1);
+  }
+  std::string name(argv0);
+  sanitize(name);
+  return name;
+}
+
+/// Step 1 for one PID.
+void readPid(int proc_fd, std::int32_t pid, bool attribute, PidChunk& chunk, std::string& buf) {
+  std::array<char, 16> name{};
+  const int name_len = std::snprintf(name.data(), name.size(), "%d", pid);
+  if (name_len <= 0) {
+    return;
+  }
+  const UniqueFd pid_fd = procfs::openDir(proc_fd, name.data());
+  if (!pid_fd.valid()) {
+    ++(errno == ENOENT || errno == ESRCH ? chunk.vanished : chunk.unreadable);
+    return;
+  }
+  PidInfo info;
+  info.pid = pid;
+
+  struct stat st {};
+
+  if (::fstat(pid_fd.get(), &st) == 0) {
+    info.uid = st.st_uid;
+  }
+  std::array<char, 64> link{};
+  if (auto target = procfs::readLinkAt(pid_fd.get(), "ns/net", link.data(), link.size())) {
+    info.netns = procfs::parseBracketedInode(*target, "net").value_or(0);
+  } else if (errno == ENOENT || errno == ESRCH) {
+    ++chunk.vanished;  // exited, or a zombie: no namespace, no fds
+    return;
+  } else {
+    ++chunk.unreadable;
+  }
+
+  if (attribute) {
+    const UniqueFd fd_dir = procfs::openDir(pid_fd.get(), "fd");
+    if (!fd_dir.valid()) {
+      if (errno != ENOENT && errno != ESRCH) {
+        ++chunk.unreadable;
+      }
+    } else {
+      procfs::forEachDirEntry(fd_dir.get(), [&](std::string_view fd_name, unsigned char) {
+        std::array<char, 16> fd_path{};
+        if (fd_name.size() >= fd_path.size()) {
+          return;
+        }
+        std::memcpy(fd_path.data(), fd_name.data(), fd_name.size());
+        std::array<char, 64> target_buf{};
+        const auto target =
+            procfs::readLinkAt(fd_dir.get(), fd_path.data(), target_buf.data(), target_buf.size());
+        if (!target) {
+          return;  // closed meanwhile
+        }
+        if (auto inode = procfs::parseBracketedInode(*target, "socket")) {
+          chunk.owners.push_back({*inode, pid});
+          info.has_sockets = true;
+        }
+      });
+    }
+    if (info.has_sockets) {
+      if (procfs::readFileAt(pid_fd.get(), "comm", buf, 256) == 0) {
+        info.comm.assign(buf.data(), buf.size());
+        if (!info.comm.empty() && info.comm.back() == '\n') {
+          info.comm.pop_back();
+        }
+        sanitize(info.comm);
+      }
+      if (procfs::readFileAt(pid_fd.get(), "cmdline", buf, kMaxCmdline) == 0) {
+        info.program = programName(buf);
+      }
+    }
+  }
+  chunk.pids.push_back(std::move(info));
+}
+
+/// The procfs TableReader: /proc/<pid>/net/<file> of a process living in the namespace.
+class ProcfsTableReader final : public TableReader {
+ public:
+  explicit ProcfsTableReader(int proc_fd) : proc_fd_(proc_fd) {}
+
+  Result<ParseCounts> read(const NetNamespace& ns,
+                           Transport transport,
+                           std::vector<Socket>& out) override {
+    thread_local std::string buf;
+    if (ns.pids.empty()) {
+      return Error{
+          "no process lives in this network namespace (the procfs backend reads a "
+          "namespace through one of its processes)"};
+    }
+    int last_err = 0;
+    for (const std::int32_t pid : ns.pids) {
+      std::array<char, 48> path{};
+      std::snprintf(path.data(), path.size(), "%d/net/%s", pid, transportName(transport).data());
+      const int err = procfs::readFileAt(proc_fd_, path.data(), buf);
+      if (err == 0) {
+        return parseTable(buf, transport, out);
+      }
+      last_err = err;
+      if (err == ENOENT) {
+        // Either the table does not exist in this kernel (udplite on >= 7.1, tcp6 without
+        // IPv6), or the process is gone: its net dir tells which.
+        std::snprintf(path.data(), path.size(), "%d/net", pid);
+        if (::faccessat(proc_fd_, path.data(), F_OK, 0) == 0) {
+          return ParseCounts{};
+        }
+      }
+      // Vanished or unreadable: try the namespace's next process.
+    }
+    return Error{"every process of the namespace failed: " + errnoText(last_err)};
+  }
+
+  std::string_view name() const override { return "procfs"; }
+
+ private:
+  int proc_fd_;
+};
+
+/// The namespaces named in the netns dir: name -> inode, and the stale entries.
+struct NamedNamespaces {
+  std::vector<std::pair<std::string, std::uint64_t>> names;  // sorted by name
+  std::map<std::string, std::string> stale;                  // name -> reason
+};
+
+NamedNamespaces listNamedNamespaces(const std::filesystem::path& dir) {
+  NamedNamespaces result;
+  const UniqueFd dir_fd = procfs::openDir(AT_FDCWD, dir.c_str());
+  if (!dir_fd.valid()) {
+    return result;  // no netns dir: no names (not an error; `ip netns` creates it on demand)
+  }
+  procfs::forEachDirEntry(dir_fd.get(), [&](std::string_view name_view, unsigned char type) {
+    if (type == DT_DIR) {
+      return;
+    }
+    const std::string name(name_view);
+    struct stat st {};
+    if (::fstatat(dir_fd.get(), name.c_str(), &st, 0) != 0) {
+      result.stale[name] = errnoText(errno);
+      return;
+    }
+    // A bind-mounted namespace (or a symlink to /proc/<pid>/ns/net) lives on nsfs; the file
+    // that stays behind when the mount is gone does not.
+    const UniqueFd fd(::openat(dir_fd.get(), name.c_str(), O_RDONLY | O_CLOEXEC));
+    struct statfs fs {};
+    if (!fd.valid() || ::fstatfs(fd.get(), &fs) != 0) {
+      result.stale[name] = errnoText(errno);
+      return;
+    }
+    if (fs.f_type != kNsfsMagic) {
+      result.stale[name] = "not a mounted network namespace (stale entry)";
+      return;
+    }
+    result.names.emplace_back(name, st.st_ino);
+  });
+  std::sort(result.names.begin(), result.names.end());
+  return result;
+}
+
+unsigned defaultThreads(unsigned requested) {
+  if (requested != 0) {
+    return requested;
+  }
+  return std::clamp(std::thread::hardware_concurrency(), 2U, 8U);
+}
+
+std::int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct Scanner::Impl {
+  Roots roots;
+  std::unique_ptr<WorkerPool> pool;
+};
+
+Scanner::Scanner(Roots roots, unsigned threads)
+    : impl_(std::make_unique<Impl>(
+          Impl{std::move(roots), std::make_unique<WorkerPool>(defaultThreads(threads))})) {}
+
+Scanner::~Scanner() = default;
+
+const Roots& Scanner::roots() const {
+  return impl_->roots;
+}
+
+Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  ScanResult result;
+  result.started_unix_ms = nowUnixMs();
+  ScanStats& stats = result.stats;
+
+  const UniqueFd proc_fd = procfs::openDir(AT_FDCWD, impl_->roots.proc.c_str());
+  if (!proc_fd.valid()) {
+    return Error{"cannot open proc root " + impl_->roots.proc.string() + ": " + errnoText(errno)};
+  }
+
+  // Step 1: processes.
+  std::vector<std::int32_t> pids;
+  const int list_err =
+      procfs::forEachDirEntry(proc_fd.get(), [&](std::string_view name, unsigned char) {
+        if (auto pid = procfs::parsePid(name)) {
+          pids.push_back(*pid);
+        }
+      });
+  if (list_err != 0) {
+    return Error{"cannot list proc root " + impl_->roots.proc.string() + ": " +
+                 errnoText(list_err)};
+  }
+  std::sort(pids.begin(), pids.end());
+
+  std::vector<PidChunk> chunks((pids.size() + kPidsPerTask - 1) / kPidsPerTask);
+  {
+    TaskGroup group(*impl_->pool);
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      group.run([&, c] {
+        thread_local std::string buf;
+        const std::size_t end = std::min(pids.size(), (c + 1) * kPidsPerTask);
+        for (std::size_t i = c * kPidsPerTask; i < end; ++i) {
+          readPid(proc_fd.get(), pids[i], options.pid, chunks[c], buf);
+        }
+      });
+    }
+  }
+
+  // Step 2: namespaces.
+  std::map<std::uint64_t, NetNamespace> by_inode;  // every namespace seen, by inode
+  std::vector<OwnerPair> owner_pairs;
+  for (PidChunk& chunk : chunks) {
+    stats.vanished_processes += chunk.vanished;
+    stats.unreadable_processes += chunk.unreadable;
+    for (PidInfo& p : chunk.pids) {
+      if (p.netns != 0) {
+        NetNamespace& ns = by_inode[p.netns];
+        ns.inode = p.netns;
+        ns.pids.push_back(p.pid);  // chunks are in PID order, so this stays ascending
+      }
+      if (p.has_sockets) {
+        result.processes.push_back(
+            Process{p.pid, p.uid, p.netns, std::move(p.comm), std::move(p.program)});
+      }
+    }
+    owner_pairs.insert(owner_pairs.end(), chunk.owners.begin(), chunk.owners.end());
+  }
+  chunks.clear();
+
+  std::uint64_t host_inode = 0;
+  {
+    std::array<char, 64> link{};
+    if (auto target = procfs::readLinkAt(proc_fd.get(), "1/ns/net", link.data(), link.size())) {
+      host_inode = procfs::parseBracketedInode(*target, "net").value_or(0);
+    }
+  }
+  if (host_inode != 0) {
+    by_inode[host_inode].inode = host_inode;
+    by_inode[host_inode].is_host = true;
+  }
+
+  const NamedNamespaces named = listNamedNamespaces(impl_->roots.netns_dir);
+  for (const auto& [name, inode] : named.names) {
+    NetNamespace& ns = by_inode[inode];
+    ns.inode = inode;
+    ns.names.push_back(name);
+  }
+  stats.stale_netns_entries = named.stale.size();
+  for (const auto& [name, reason] : named.stale) {
+    stats.errors.push_back("netns entry " + (impl_->roots.netns_dir / name).string() + ": " +
+                           reason);
+  }
+
+  // Selection.
+  std::vector<std::uint64_t> selected;
+  auto select = [&](std::uint64_t inode) {
+    if (std::find(selected.begin(), selected.end(), inode) == selected.end()) {
+      selected.push_back(inode);
+    }
+  };
+  const bool explicit_selection = !options.netns_names.empty() || !options.netns_pids.empty();
+  if (!options.no_host_network && (options.all_netns || !explicit_selection)) {
+    if (host_inode == 0) {
+      return Error{"cannot read the host network namespace (" +
+                   (impl_->roots.proc / "1/ns/net").string() +
+                   "): run as root, or select namespaces with --netns/--netns-pid"};
+    }
+    select(host_inode);
+  }
+  for (const std::string& name : options.netns_names) {
+    auto it = std::find_if(named.names.begin(), named.names.end(),
+                           [&](const auto& n) { return n.first == name; });
+    if (it == named.names.end()) {
+      auto stale = named.stale.find(name);
+      if (stale != named.stale.end()) {
+        return Error{"network namespace '" + name + "' cannot be read: " + stale->second};
+      }
+      return Error{"no network namespace named '" + name + "' in " +
+                   impl_->roots.netns_dir.string()};
+    }
+    select(it->second);
+  }
+  for (const std::int32_t pid : options.netns_pids) {
+    std::uint64_t inode = 0;
+    for (const auto& [ino, ns] : by_inode) {
+      if (std::binary_search(ns.pids.begin(), ns.pids.end(), pid)) {
+        inode = ino;
+        break;
+      }
+    }
+    if (inode == 0) {
+      return Error{"no readable process with PID " + std::to_string(pid)};
+    }
+    select(inode);
+  }
+  if (options.all_netns) {
+    for (const auto& [inode, ns] : by_inode) {
+      if (!ns.is_host || !options.no_host_network) {
+        select(inode);
+      }
+    }
+  }
+  // Host first, then by inode.
+  std::sort(selected.begin(), selected.end(), [&](std::uint64_t a, std::uint64_t b) {
+    const bool ha = a == host_inode;
+    const bool hb = b == host_inode;
+    return ha != hb ? ha : a < b;
+  });
+  for (const std::uint64_t inode : selected) {
+    result.namespaces.push_back(std::move(by_inode[inode]));
+  }
+
+  // Step 3: tables.
+  ProcfsTableReader reader(proc_fd.get());
+  std::vector<Transport> transports;
+  for (const Transport t : kAllTransports) {
+    if (options.transports.contains(t)) {
+      transports.push_back(t);
+    }
+  }
+
+  struct TableResult {
+    std::vector<Socket> sockets;
+    ParseCounts counts;
+    std::string error;
+  };
+
+  std::vector<TableResult> tables(result.namespaces.size() * transports.size());
+  {
+    TaskGroup group(*impl_->pool);
+    for (std::size_t n = 0; n < result.namespaces.size(); ++n) {
+      for (std::size_t t = 0; t < transports.size(); ++t) {
+        group.run([&, n, t] {
+          TableResult& table = tables[n * transports.size() + t];
+          auto read = reader.read(result.namespaces[n], transports[t], table.sockets);
+          if (read) {
+            table.counts = *read;
+          } else {
+            table.error = read.error().message;
+          }
+        });
+      }
+    }
+  }
+
+  // Step 4: join and filter.
+  std::sort(owner_pairs.begin(), owner_pairs.end(), [](const OwnerPair& a, const OwnerPair& b) {
+    return a.inode != b.inode ? a.inode < b.inode : a.pid < b.pid;
+  });
+  owner_pairs.erase(std::unique(owner_pairs.begin(), owner_pairs.end(),
+                                [](const OwnerPair& a, const OwnerPair& b) {
+                                  return a.inode == b.inode && a.pid == b.pid;
+                                }),
+                    owner_pairs.end());
+  auto process_index = [&](std::int32_t pid) {
+    auto it = std::lower_bound(result.processes.begin(), result.processes.end(), pid,
+                               [](const Process& p, std::int32_t v) { return p.pid < v; });
+    return static_cast<std::uint32_t>(it - result.processes.begin());
+  };
+
+  std::size_t total = 0;
+  for (const TableResult& table : tables) {
+    total += table.sockets.size();
+  }
+  result.sockets.reserve(total);
+  for (std::size_t n = 0; n < result.namespaces.size(); ++n) {
+    NetNamespace& ns = result.namespaces[n];
+    for (std::size_t t = 0; t < transports.size(); ++t) {
+      TableResult& table = tables[n * transports.size() + t];
+      if (!table.error.empty()) {
+        if (ns.readable) {
+          ns.readable = false;
+          ns.error = table.error;
+          ++stats.unreadable_namespaces;
+          stats.errors.push_back("network namespace " + std::to_string(ns.inode) + ": " +
+                                 table.error);
+        }
+        continue;
+      }
+      stats.skipped_lines += table.counts.skipped;
+      stats.skipped_lines_by_transport.at(static_cast<std::size_t>(transports[t])) +=
+          table.counts.skipped;
+      for (Socket& s : table.sockets) {
+        s.netns_index = static_cast<std::uint32_t>(n);
+        s.owners_begin = static_cast<std::uint32_t>(result.owner_table.size());
+        s.owners_count = 0;
+        if (s.inode != 0) {
+          auto it = std::lower_bound(
+              owner_pairs.begin(), owner_pairs.end(), s.inode,
+              [](const OwnerPair& p, std::uint64_t inode) { return p.inode < inode; });
+          for (; it != owner_pairs.end() && it->inode == s.inode; ++it) {
+            result.owner_table.push_back(process_index(it->pid));
+            ++s.owners_count;
+          }
+        }
+        if (!options.filter.isNoop() && !options.filter(s, result)) {
+          result.owner_table.resize(s.owners_begin);
+          continue;
+        }
+        ++ns.socket_count;
+        result.sockets.push_back(std::move(s));
+      }
+    }
+  }
+
+  result.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace podnetstat::scanner

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <filesystem>
+
+namespace podnetstat::testing {
+
+/// tests/fixtures in the source tree.
+inline std::filesystem::path fixturesDir() { return PODNETSTAT_FIXTURES_DIR; }
+
+/// The built podnetstat executable.
+inline std::filesystem::path podnetstatBinary() { return PODNETSTAT_BINARY; }
+
+}  // namespace podnetstat::testing
