@@ -241,6 +241,24 @@ NamedNamespaces listNamedNamespaces(const std::filesystem::path& dir) {
   return result;
 }
 
+/// The host namespace is PID 1's. Reading PID 1's ns/net needs ptrace access to it, which even
+/// root may lack (PID 1 can hold capabilities outside our bounding set); kthreadd (PID 2, parent
+/// of all kernel threads) always lives in the initial namespace, so it answers then.
+std::uint64_t hostNamespaceInode(int proc_fd) {
+  std::array<char, 64> link{};
+  if (auto target = procfs::readLinkAt(proc_fd, "1/ns/net", link.data(), link.size())) {
+    return procfs::parseBracketedInode(*target, "net").value_or(0);
+  }
+  std::string comm;
+  if (procfs::readFileAt(proc_fd, "2/comm", comm, 64) != 0 || comm != "kthreadd\n") {
+    return 0;
+  }
+  if (auto target = procfs::readLinkAt(proc_fd, "2/ns/net", link.data(), link.size())) {
+    return procfs::parseBracketedInode(*target, "net").value_or(0);
+  }
+  return 0;
+}
+
 unsigned defaultThreads(unsigned requested) {
   if (requested != 0) {
     return requested;
@@ -331,13 +349,7 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
   }
   chunks.clear();
 
-  std::uint64_t host_inode = 0;
-  {
-    std::array<char, 64> link{};
-    if (auto target = procfs::readLinkAt(proc_fd.get(), "1/ns/net", link.data(), link.size())) {
-      host_inode = procfs::parseBracketedInode(*target, "net").value_or(0);
-    }
-  }
+  const std::uint64_t host_inode = hostNamespaceInode(proc_fd.get());
   if (host_inode != 0) {
     by_inode[host_inode].inode = host_inode;
     by_inode[host_inode].is_host = true;

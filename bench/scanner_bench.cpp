@@ -1,0 +1,97 @@
+// Parser throughput (lines per second) on the real captured tables, and whole scans of this
+// machine's /proc. Run: build/bench/scanner_bench [--benchmark_filter=...]
+
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "podnetstat/scanner/proc_net_parser.h"
+#include "podnetstat/scanner/scan.h"
+
+namespace {
+
+using podnetstat::scanner::Transport;
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The captured table's rows repeated until there are about `rows` of them, under one header.
+std::string bigTable(const char* file, std::size_t rows) {
+  const std::string text =
+      readFile(std::string(PODNETSTAT_FIXTURES_DIR) + "/netstat-samples/proc_nsA/" + file);
+  const std::size_t nl = text.find('\n');
+  const std::string header = text.substr(0, nl + 1);
+  const std::string body = text.substr(nl + 1);
+  const auto body_rows = static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n'));
+  std::string out = header;
+  for (std::size_t n = 0; n < rows; n += body_rows) {
+    out += body;
+  }
+  return out;
+}
+
+void parseTableBench(benchmark::State& state, const char* file, Transport transport) {
+  const std::string text = bigTable(file, 10000);
+  std::vector<podnetstat::scanner::Socket> out;
+  out.reserve(12000);
+  std::uint64_t rows = 0;
+  for (auto _ : state) {
+    out.clear();
+    rows += podnetstat::scanner::parseTable(text, transport, out).rows;
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["lines/s"] =
+      benchmark::Counter(static_cast<double>(rows), benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(static_cast<std::int64_t>(text.size() * state.iterations()));
+}
+
+void BM_ParseTcp(benchmark::State& state) {
+  parseTableBench(state, "tcp", Transport::Tcp);
+}
+
+void BM_ParseTcp6(benchmark::State& state) {
+  parseTableBench(state, "tcp6", Transport::Tcp6);
+}
+
+void BM_ParseUdp(benchmark::State& state) {
+  parseTableBench(state, "udp", Transport::Udp);
+}
+
+void BM_ParseUnix(benchmark::State& state) {
+  parseTableBench(state, "unix", Transport::Unix);
+}
+
+/// A whole scan of this machine: every namespace, with owners (the fd walk) or without.
+void BM_ScanThisMachine(benchmark::State& state) {
+  podnetstat::scanner::Scanner scanner(podnetstat::scanner::Roots{});
+  podnetstat::scanner::ScanOptions options;
+  options.all_netns = true;
+  options.pid = state.range(0) != 0;
+  std::size_t sockets = 0;
+  for (auto _ : state) {
+    auto result = scanner.scan(options);
+    if (!result) {
+      state.SkipWithError(result.error().message.c_str());
+      return;
+    }
+    sockets = result->sockets.size();
+  }
+  state.counters["sockets"] = static_cast<double>(sockets);
+}
+
+BENCHMARK(BM_ParseTcp);
+BENCHMARK(BM_ParseTcp6);
+BENCHMARK(BM_ParseUdp);
+BENCHMARK(BM_ParseUnix);
+BENCHMARK(BM_ScanThisMachine)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
