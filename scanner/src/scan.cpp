@@ -29,6 +29,7 @@
 #include <thread>
 #include <utility>
 
+#include "netlink_reader.h"
 #include "procfs.h"
 #include "worker_pool.h"
 
@@ -274,6 +275,27 @@ std::int64_t nowUnixMs() {
 
 }  // namespace
 
+std::string_view backendName(Backend b) {
+  switch (b) {
+    case Backend::Auto:
+      return "auto";
+    case Backend::Procfs:
+      return "procfs";
+    case Backend::Netlink:
+      return "netlink";
+  }
+  return "unknown";
+}
+
+std::optional<Backend> backendFromName(std::string_view name) {
+  for (const Backend b : {Backend::Auto, Backend::Procfs, Backend::Netlink}) {
+    if (backendName(b) == name) {
+      return b;
+    }
+  }
+  return std::nullopt;
+}
+
 struct Scanner::Impl {
   Roots roots;
   std::unique_ptr<WorkerPool> pool;
@@ -427,7 +449,12 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
   }
 
   // Step 3: tables.
-  ProcfsTableReader reader(proc_fd.get());
+  ProcfsTableReader procfs_reader(proc_fd.get());
+  NetlinkTableReader netlink_reader(proc_fd.get(), impl_->roots.netns_dir, procfs_reader);
+  const bool use_netlink =
+      options.backend == Backend::Netlink || (options.backend == Backend::Auto && hasCapSysAdmin());
+  TableReader& reader = use_netlink ? static_cast<TableReader&>(netlink_reader) : procfs_reader;
+  result.backend = std::string(reader.name());
   std::vector<Transport> transports;
   for (const Transport t : kAllTransports) {
     if (options.transports.contains(t)) {

@@ -207,6 +207,7 @@ struct ScanResult {
   std::vector<Socket> sockets;             // per namespace, in transport order, then file order
   std::vector<std::uint32_t> owner_table;  // indexes into processes; see Socket::owners_*
   ScanStats stats;
+  std::string backend;               // the TableReader that read the tables: "procfs" or "netlink"
   std::int64_t started_unix_ms = 0;  // wall clock when the scan began
   double duration_ms = 0;
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,16 @@ struct Roots {
   std::filesystem::path netns_dir = "/var/run/netns";
 };
 
+/// How tables are read. Procfs reads /proc/<pid>/net/* (no privileges beyond reading /proc, and
+/// rows in the kernel's file order, which is what netstat prints). Netlink enters each namespace
+/// and asks sock_diag (cheaper per namespace, reads namespaces no process lives in; needs
+/// CAP_SYS_ADMIN). Auto picks netlink when the process has CAP_SYS_ADMIN.
+enum class Backend : std::uint8_t { Auto, Procfs, Netlink };
+
+/// "auto", "procfs", "netlink".
+std::string_view backendName(Backend b);
+std::optional<Backend> backendFromName(std::string_view name);
+
 /// What to scan; mirrors go-netstat's EnableFeatures.
 struct ScanOptions {
   TransportSet transports = TransportSet::all();
@@ -33,8 +44,7 @@ struct ScanOptions {
   std::vector<std::string> netns_names;  // names under the netns dir
   std::vector<std::int32_t> netns_pids;  // namespaces of these PIDs
   Filter filter;                         // applied to every socket after attribution
-  /// Worker threads of the pool; 0 = one per online CPU (at most 8).
-  unsigned threads = 0;
+  Backend backend = Backend::Procfs;
 };
 
 /// Reads one namespace's socket tables. The procfs implementation reads /proc/<pid>/net/<file>

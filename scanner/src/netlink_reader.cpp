@@ -1,0 +1,357 @@
+// The netlink sock_diag TableReader. A netlink socket answers for the namespace it was created
+// in, so the worker thread enters the namespace (setns through an fd of the named netns file or
+// of /proc/<pid>/ns/net), opens a NETLINK_SOCK_DIAG socket, and goes straight back; the dump
+// then runs from home. This also reads namespaces no process lives in. It needs CAP_SYS_ADMIN.
+//
+// Rows are normalized to what procfs prints, so both backends give the same fields: a LISTEN
+// socket's Send-Q is 0 (sock_diag reports the backlog there), timers are in 1/100 s ticks, unix
+// flags and St are derived from the state. sock_diag has no reference counts (left 0).
+
+#include "netlink_reader.h"
+
+#include <arpa/inet.h>
+#include <linux/capability.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+#include "procfs.h"
+
+namespace podnetstat::scanner {
+namespace {
+
+using procfs::UniqueFd;
+
+constexpr std::uint32_t kAllStates = 0xffffffffU;
+
+// The NLMSG_*/RTA_* macros are C casts; the same arithmetic, typed.
+constexpr std::size_t align4(std::size_t n) {
+  return (n + 3U) & ~std::size_t{3};
+}
+
+constexpr std::size_t kNlHeaderLen = align4(sizeof(nlmsghdr));
+
+template <class T>
+const T* payload(const nlmsghdr* h) {
+  return reinterpret_cast<const T*>(reinterpret_cast<const char*>(h) + kNlHeaderLen);
+}
+
+/// Attribute type 16 bits, length 16 bits (struct rtattr / nlattr), then the payload.
+struct Attribute {
+  std::uint16_t len;
+  std::uint16_t type;
+};
+
+/// The socket family and protocol of a transport's sock_diag dump.
+struct DiagTarget {
+  std::uint8_t family;
+  std::uint8_t protocol;
+};
+
+DiagTarget diagTarget(Transport t) {
+  switch (t) {
+    case Transport::Tcp:
+      return {AF_INET, IPPROTO_TCP};
+    case Transport::Tcp6:
+      return {AF_INET6, IPPROTO_TCP};
+    case Transport::Udp:
+      return {AF_INET, IPPROTO_UDP};
+    case Transport::Udp6:
+      return {AF_INET6, IPPROTO_UDP};
+    case Transport::UdpLite:
+      return {AF_INET, IPPROTO_UDPLITE};
+    case Transport::UdpLite6:
+      return {AF_INET6, IPPROTO_UDPLITE};
+    case Transport::Raw:
+      return {AF_INET, IPPROTO_RAW};
+    case Transport::Raw6:
+      return {AF_INET6, IPPROTO_RAW};
+    case Transport::Unix:
+      return {AF_UNIX, 0};
+  }
+  return {AF_UNSPEC, 0};
+}
+
+/// This thread's own namespace, to come back to after setns.
+int homeNamespaceFd() {
+  thread_local UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  return home.get();
+}
+
+/// Sends one dump request and calls `onMessage(nlmsghdr*)` per answer. Returns 0 or an errno.
+template <class Request, class OnMessage>
+int dump(int nl, std::uint16_t type, const Request& req, OnMessage&& onMessage) {
+  struct {
+    nlmsghdr header;
+    Request body;
+  } msg{};
+
+  msg.header.nlmsg_len = sizeof msg;
+  msg.header.nlmsg_type = type;
+  msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.header.nlmsg_seq = 1;
+  msg.body = req;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(nl, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    return errno;
+  }
+  thread_local std::array<char, 65536> buf;
+  for (;;) {
+    const ssize_t n = ::recv(nl, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno;
+    }
+    std::size_t off = 0;
+    const auto len = static_cast<std::size_t>(n);
+    while (off + sizeof(nlmsghdr) <= len) {
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data() + off);
+      if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > len) {
+        return EPROTO;
+      }
+      if (h->nlmsg_type == NLMSG_DONE) {
+        // A dump the kernel cannot serve (no handler for the protocol) ends with DONE carrying a
+        // negative errno.
+        int status = 0;
+        if (h->nlmsg_len >= kNlHeaderLen + sizeof status) {
+          std::memcpy(&status, payload<char>(h), sizeof status);
+        }
+        return status < 0 ? -status : 0;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* err = payload<nlmsgerr>(h);
+        return err->error == 0 ? 0 : -err->error;
+      }
+      onMessage(h);
+      off += align4(h->nlmsg_len);
+    }
+    if (n == 0) {
+      return 0;
+    }
+  }
+}
+
+void fillInet(const inet_diag_msg& m, Transport t, Socket& s) {
+  const bool v6 = m.idiag_family == AF_INET6;
+  s.transport = t;
+  s.local.ip.v6 = v6;
+  s.remote.ip.v6 = v6;
+  std::memcpy(s.local.ip.bytes.data(), m.id.idiag_src, v6 ? 16 : 4);
+  std::memcpy(s.remote.ip.bytes.data(), m.id.idiag_dst, v6 ? 16 : 4);
+  s.local.port = ntohs(m.id.idiag_sport);
+  s.remote.port = ntohs(m.id.idiag_dport);
+  s.state = m.idiag_state;
+  s.rx_queue = m.idiag_rqueue;
+  s.tx_queue = m.idiag_state == static_cast<std::uint8_t>(TcpState::Listen) ? 0 : m.idiag_wqueue;
+  s.timer.active = m.idiag_timer;
+  s.timer.when_ticks = m.idiag_timer == 0 ? 0 : (m.idiag_expires + 9) / 10;
+  if (m.idiag_timer == 1) {
+    s.timer.retransmits = m.idiag_retrans;  // retransmit timer: icsk_retransmits
+  } else if (m.idiag_timer == 2 || m.idiag_timer == 4) {
+    s.timeout = m.idiag_retrans;  // keepalive and zero-window probes: icsk_probes_out
+  }
+  s.uid = m.idiag_uid;
+  s.inode = m.idiag_inode;
+}
+
+void fillUnix(const unix_diag_msg& m, std::uint32_t payload_len, Socket& s) {
+  s.transport = Transport::Unix;
+  s.unix_type = m.udiag_type;
+  s.inode = m.udiag_ino;
+  const bool listening = m.udiag_state == static_cast<std::uint8_t>(TcpState::Listen);
+  s.unix_flags = listening ? kUnixFlagAcceptCon : 0;
+  s.state =
+      static_cast<std::uint8_t>(m.udiag_state == 1 ? UnixState::Connected : UnixState::Unconnected);
+  const char* attrs = reinterpret_cast<const char*>(&m) + align4(sizeof m);
+  const std::size_t attrs_len = payload_len > align4(sizeof m) ? payload_len - align4(sizeof m) : 0;
+  for (std::size_t off = 0; off + sizeof(Attribute) <= attrs_len;) {
+    Attribute a{};
+    std::memcpy(&a, attrs + off, sizeof a);
+    if (a.len < sizeof a || off + a.len > attrs_len) {
+      break;
+    }
+    const char* name = attrs + off + align4(sizeof a);
+    const std::size_t name_len = a.len - align4(sizeof a);
+    off += align4(a.len);
+    if (a.type != UNIX_DIAG_NAME) {
+      continue;
+    }
+    s.unix_path.assign(name, name_len);
+    if (!s.unix_path.empty() && s.unix_path.front() == '\0') {
+      // Abstract: procfs prints '@' for the leading NUL and for every NUL inside.
+      for (char& c : s.unix_path) {
+        if (c == '\0') {
+          c = '@';
+        }
+      }
+    } else if (auto nul = s.unix_path.find('\0'); nul != std::string::npos) {
+      s.unix_path.resize(nul);
+    }
+    s.unix_has_path = !s.unix_path.empty();
+  }
+}
+
+}  // namespace
+
+bool hasCapSysAdmin() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  std::array<__user_cap_data_struct, 2> data{};
+  if (::syscall(SYS_capget, &header, data.data()) != 0) {
+    return false;
+  }
+  return (data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32))) != 0;
+}
+
+NetlinkTableReader::NetlinkTableReader(int proc_fd,
+                                       std::filesystem::path netns_dir,
+                                       TableReader& fallback)
+    : proc_fd_(proc_fd), netns_dir_(std::move(netns_dir)), fallback_(fallback) {}
+
+Result<int> NetlinkTableReader::openDiagSocket(const NetNamespace& ns) const {
+  return openInside(
+      ns, [] { return ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); });
+}
+
+Result<int> NetlinkTableReader::openInside(const NetNamespace& ns,
+                                           const std::function<int()>& open_fd) const {
+  UniqueFd ns_fd;
+  for (const std::string& name : ns.names) {
+    ns_fd.reset(::open((netns_dir_ / name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (ns_fd.valid()) {
+      break;
+    }
+  }
+  for (std::size_t i = 0; !ns_fd.valid() && i < ns.pids.size(); ++i) {
+    std::array<char, 32> path{};
+    std::snprintf(path.data(), path.size(), "%d/ns/net", ns.pids[i]);
+    ns_fd.reset(::openat(proc_fd_, path.data(), O_RDONLY | O_CLOEXEC));
+  }
+  if (!ns_fd.valid()) {
+    return Error{"cannot open the namespace: " + std::string(std::strerror(errno))};
+  }
+  const int home = homeNamespaceFd();
+  if (home < 0) {
+    return Error{"cannot open this thread's own namespace"};
+  }
+  if (::setns(ns_fd.get(), CLONE_NEWNET) != 0) {
+    return Error{"setns: " + std::string(std::strerror(errno))};
+  }
+  const int fd = open_fd();
+  const int open_err = errno;
+  if (::setns(home, CLONE_NEWNET) != 0) {
+    // Stranded in another namespace: this thread must not read anything else. Should never
+    // happen (we entered with the same rights); make it loud.
+    std::abort();
+  }
+  if (fd < 0) {
+    return Error{std::string(std::strerror(open_err))};
+  }
+  return fd;
+}
+
+Result<ParseCounts> NetlinkTableReader::fallback(const NetNamespace& ns,
+                                                 Transport transport,
+                                                 std::vector<Socket>& out) {
+  if (!ns.pids.empty()) {
+    return fallback_.read(ns, transport, out);
+  }
+  // No process to read /proc/<pid>/net through: open the table from inside the namespace (a
+  // proc net file answers for the namespace it was opened in).
+  const std::string path = "/proc/thread-self/net/" + std::string(transportName(transport));
+  auto fd = openInside(ns, [&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
+  if (!fd) {
+    if (fd.error().message == std::strerror(ENOENT)) {
+      return ParseCounts{};  // no such table in this kernel
+    }
+    return Error{"cannot open " + std::string(transportName(transport)) + ": " +
+                 fd.error().message};
+  }
+  const UniqueFd file(*fd);
+  thread_local std::string buf;
+  const std::string self = "/proc/self/fd/" + std::to_string(file.get());
+  if (const int err = procfs::readFileAt(AT_FDCWD, self.c_str(), buf); err != 0) {
+    return Error{"cannot read " + std::string(transportName(transport)) + ": " +
+                 std::strerror(err)};
+  }
+  return parseTable(buf, transport, out);
+}
+
+Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
+                                             Transport transport,
+                                             std::vector<Socket>& out) {
+  auto socket = openDiagSocket(ns);
+  if (!socket) {
+    if (!ns.pids.empty()) {
+      return fallback_.read(ns, transport, out);  // cannot enter it; procfs still can
+    }
+    return Error{"netlink socket in the namespace: " + socket.error().message};
+  }
+  const UniqueFd nl(*socket);
+  const DiagTarget target = diagTarget(transport);
+  ParseCounts counts;
+  int err = 0;
+  if (transport == Transport::Unix) {
+    unix_diag_req req{};
+    req.sdiag_family = AF_UNIX;
+    req.udiag_states = kAllStates;
+    req.udiag_show = UDIAG_SHOW_NAME;
+    err = dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
+      if (h->nlmsg_len < kNlHeaderLen + sizeof(unix_diag_msg)) {
+        ++counts.skipped;
+        return;
+      }
+      fillUnix(*payload<unix_diag_msg>(h), h->nlmsg_len - kNlHeaderLen, out.emplace_back());
+      ++counts.rows;
+    });
+  } else {
+    inet_diag_req_v2 req{};
+    req.sdiag_family = target.family;
+    req.sdiag_protocol = target.protocol;
+    // TCP sockets that are only bound (CLOSE, and 6.8's BOUND_INACTIVE) are in sock_diag but
+    // never in /proc/net/tcp: leave them out so both backends list the same sockets.
+    req.idiag_states = isTcp(transport) ? kAllStates & ~((1U << 7) | (1U << 13)) : kAllStates;
+    if (isRaw(transport)) {
+      req.pad = IPPROTO_RAW;  // inet_diag_req_raw's sdiag_raw_protocol: every raw protocol
+    }
+    err = dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
+      if (h->nlmsg_len < kNlHeaderLen + sizeof(inet_diag_msg)) {
+        ++counts.skipped;
+        return;
+      }
+      const auto* m = payload<inet_diag_msg>(h);
+      if (m->idiag_family != target.family) {
+        return;  // e.g. v4 sockets of a dual-stack dump
+      }
+      fillInet(*m, transport, out.emplace_back());
+      ++counts.rows;
+    });
+  }
+  if (err == ENOENT || err == EOPNOTSUPP || err == EINVAL) {
+    // The kernel has no sock_diag handler for this family/protocol (raw_diag is often not
+    // built, UDP-Lite is gone from Linux 7.1): procfs answers instead.
+    out.resize(out.size() - counts.rows);
+    return fallback(ns, transport, out);
+  }
+  if (err != 0) {
+    out.resize(out.size() - counts.rows);
+    return Error{"sock_diag dump of " + std::string(transportName(transport)) + ": " +
+                 std::strerror(err)};
+  }
+  return counts;
+}
+
+}  // namespace podnetstat::scanner

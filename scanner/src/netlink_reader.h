@@ -1,0 +1,40 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+
+#include "podnetstat/scanner/scan.h"
+
+namespace podnetstat::scanner {
+
+/// Whether this process may setns into other network namespaces (CAP_SYS_ADMIN, effective).
+bool hasCapSysAdmin();
+
+/// Reads tables through NETLINK_SOCK_DIAG from inside each namespace; see netlink_reader.cpp.
+/// Transports the kernel has no sock_diag for, and namespaces it cannot enter but that have a
+/// process, go to `fallback` (procfs).
+class NetlinkTableReader final : public TableReader {
+ public:
+  NetlinkTableReader(int proc_fd, std::filesystem::path netns_dir, TableReader& fallback);
+
+  Result<ParseCounts> read(const NetNamespace& ns,
+                           Transport transport,
+                           std::vector<Socket>& out) override;
+
+  std::string_view name() const override { return "netlink"; }
+
+ private:
+  Result<int> openDiagSocket(const NetNamespace& ns) const;
+  /// Enters the namespace, calls `open_fd` (returns an fd or -1 with errno), comes back.
+  Result<int> openInside(const NetNamespace& ns, const std::function<int()>& open_fd) const;
+  /// procfs for a transport sock_diag cannot dump.
+  Result<ParseCounts> fallback(const NetNamespace& ns,
+                               Transport transport,
+                               std::vector<Socket>& out);
+
+  int proc_fd_;
+  std::filesystem::path netns_dir_;
+  TableReader& fallback_;
+};
+
+}  // namespace podnetstat::scanner
