@@ -1,16 +1,18 @@
 // One scan, in four steps:
 //
 // 1. Processes. List <proc>/[0-9]* once and, on the fixed worker pool, read per PID its netns
-//    inode (readlink ns/net), its uid, and (when attributing) its socket fds (readlink fd/*) and,
-//    for PIDs that hold a socket, comm and argv[0]. A PID that vanishes mid-scan is counted and
-//    skipped; so is one we may not read (EACCES).
+//    inode (readlink ns/net) and uid. A PID that vanishes mid-scan is counted and skipped; so is
+//    one we may not read (EACCES).
 // 2. Namespaces. Group PIDs by netns inode, add the names of the netns dir (stat gives the
 //    inode; a stale entry is reported and the others still count), and select what the options
 //    ask for. The host namespace is PID 1's. Each namespace is read once, however many names
 //    and PIDs point at it.
-// 3. Tables. For every selected namespace x transport, in parallel, the TableReader reads the
-//    table through a process living in that namespace (procfs: <proc>/<pid>/net/<file>, the
-//    next PID if one vanished) and parses it. Malformed rows are skipped and counted.
+// 3. Tables and owners, overlapped on the pool. For every selected namespace x transport the
+//    TableReader reads and parses the table (procfs: <proc>/<pid>/net/<file> of a process in
+//    the namespace, the next one if it vanished; malformed rows are skipped and counted).
+//    Meanwhile, when attributing, every PID's fds are read (readlink fd/* -> socket:[inode]);
+//    a process with thousands of fds is split over several tasks. PIDs holding a socket also
+//    give their comm and argv[0].
 // 4. Join. Socket inode -> every owning process (ascending PID), then the filter.
 
 #include "podnetstat/scanner/scan.h"
@@ -25,7 +27,9 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <utility>
 
@@ -39,6 +43,7 @@ namespace {
 constexpr long kNsfsMagic = 0x6e736673;  // NSFS_MAGIC
 constexpr std::size_t kPidsPerTask = 32;
 constexpr std::size_t kMaxCmdline = 4096;
+constexpr std::size_t kFdsPerTask = 1024;
 
 using procfs::UniqueFd;
 
@@ -46,7 +51,6 @@ struct PidInfo {
   std::int32_t pid = 0;
   std::uint64_t netns = 0;  // 0: unknown
   std::uint32_t uid = 0;
-  bool has_sockets = false;
   std::string comm;
   std::string program;
 };
@@ -59,9 +63,26 @@ struct OwnerPair {
 /// What one task of step 1 found for its slice of PIDs.
 struct PidChunk {
   std::vector<PidInfo> pids;
-  std::vector<OwnerPair> owners;
   std::uint64_t vanished = 0;
   std::uint64_t unreadable = 0;
+};
+
+/// Owners found by the fd walk of step 3. Tasks collect into their own vector and hand it over
+/// under the lock once.
+struct OwnerSink {
+  std::mutex mutex;
+  std::vector<OwnerPair> pairs;
+  std::uint64_t unreadable = 0;
+
+  void add(std::vector<OwnerPair>&& found, std::uint64_t unreadable_pids) {
+    std::lock_guard lock(mutex);
+    if (pairs.empty()) {
+      pairs = std::move(found);
+    } else {
+      pairs.insert(pairs.end(), found.begin(), found.end());
+    }
+    unreadable += unreadable_pids;
+  }
 };
 
 std::string errnoText(int err) {
@@ -89,14 +110,15 @@ std::string programName(std::string_view cmdline) {
   return name;
 }
 
-/// Step 1 for one PID.
-void readPid(int proc_fd, std::int32_t pid, bool attribute, PidChunk& chunk, std::string& buf) {
+std::array<char, 16> pidName(std::int32_t pid) {
   std::array<char, 16> name{};
-  const int name_len = std::snprintf(name.data(), name.size(), "%d", pid);
-  if (name_len <= 0) {
-    return;
-  }
-  const UniqueFd pid_fd = procfs::openDir(proc_fd, name.data());
+  std::snprintf(name.data(), name.size(), "%d", pid);
+  return name;
+}
+
+/// Step 1 for one PID: its namespace and uid.
+void readPid(int proc_fd, std::int32_t pid, PidChunk& chunk) {
+  const UniqueFd pid_fd = procfs::openDir(proc_fd, pidName(pid).data());
   if (!pid_fd.valid()) {
     ++(errno == ENOENT || errno == ESRCH ? chunk.vanished : chunk.unreadable);
     return;
@@ -118,46 +140,82 @@ void readPid(int proc_fd, std::int32_t pid, bool attribute, PidChunk& chunk, std
   } else {
     ++chunk.unreadable;
   }
+  chunk.pids.push_back(std::move(info));
+}
 
-  if (attribute) {
-    const UniqueFd fd_dir = procfs::openDir(pid_fd.get(), "fd");
-    if (!fd_dir.valid()) {
-      if (errno != ENOENT && errno != ESRCH) {
-        ++chunk.unreadable;
-      }
-    } else {
-      procfs::forEachDirEntry(fd_dir.get(), [&](std::string_view fd_name, unsigned char) {
-        std::array<char, 16> fd_path{};
-        if (fd_name.size() >= fd_path.size()) {
-          return;
-        }
-        std::memcpy(fd_path.data(), fd_name.data(), fd_name.size());
-        std::array<char, 64> target_buf{};
-        const auto target =
-            procfs::readLinkAt(fd_dir.get(), fd_path.data(), target_buf.data(), target_buf.size());
-        if (!target) {
-          return;  // closed meanwhile
-        }
-        if (auto inode = procfs::parseBracketedInode(*target, "socket")) {
-          chunk.owners.push_back({*inode, pid});
-          info.has_sockets = true;
-        }
-      });
+/// readlink of the given fd names of one process; socket links become owner pairs.
+void readSocketLinks(int fd_dir,
+                     std::int32_t pid,
+                     std::span<const std::string> names,
+                     std::vector<OwnerPair>& out) {
+  std::array<char, 64> target_buf{};
+  for (const std::string& name : names) {
+    const auto target =
+        procfs::readLinkAt(fd_dir, name.c_str(), target_buf.data(), target_buf.size());
+    if (!target) {
+      continue;  // closed meanwhile
     }
-    if (info.has_sockets) {
-      if (procfs::readFileAt(pid_fd.get(), "comm", buf, 256) == 0) {
-        info.comm.assign(buf.data(), buf.size());
-        if (!info.comm.empty() && info.comm.back() == '\n') {
-          info.comm.pop_back();
-        }
-        sanitize(info.comm);
-      }
-      if (procfs::readFileAt(pid_fd.get(), "cmdline", buf, kMaxCmdline) == 0) {
-        info.program = programName(buf);
-      }
+    if (auto inode = procfs::parseBracketedInode(*target, "socket")) {
+      out.push_back({*inode, pid});
     }
   }
-  chunk.pids.push_back(std::move(info));
+}
+
+/// comm and netstat's program name of a process that holds a socket.
+void readProcessNames(int proc_fd, PidInfo& info, std::string& buf) {
+  const UniqueFd pid_fd = procfs::openDir(proc_fd, pidName(info.pid).data());
+  if (!pid_fd.valid()) {
+    return;
+  }
+  if (procfs::readFileAt(pid_fd.get(), "comm", buf, 256) == 0) {
+    info.comm.assign(buf.data(), buf.size());
+    if (!info.comm.empty() && info.comm.back() == '\n') {
+      info.comm.pop_back();
+    }
+    sanitize(info.comm);
+  }
+  if (procfs::readFileAt(pid_fd.get(), "cmdline", buf, kMaxCmdline) == 0) {
+    info.program = programName(buf);
+  }
+}
+
+/// Step 3's fd walk over a slice of PIDs. A process with more fds than kFdsPerTask has its
+/// readlinks spread over further tasks of the group, so one big server does not serialize the
+/// scan.
+void walkFds(int proc_fd, std::span<const PidInfo> slice, TaskGroup& group, OwnerSink& sink) {
+  std::vector<OwnerPair> found;
+  std::uint64_t unreadable = 0;
+  std::vector<std::string> names;
+  for (const PidInfo& info : slice) {
+    std::array<char, 32> path{};
+    std::snprintf(path.data(), path.size(), "%d/fd", info.pid);
+    auto fd_dir = std::make_shared<UniqueFd>(procfs::openDir(proc_fd, path.data()));
+    if (!fd_dir->valid()) {
+      if (errno != ENOENT && errno != ESRCH) {
+        ++unreadable;
+      }
+      continue;
+    }
+    names.clear();
+    procfs::forEachDirEntry(
+        fd_dir->get(), [&](std::string_view name, unsigned char) { names.emplace_back(name); });
+    if (names.size() <= kFdsPerTask) {
+      readSocketLinks(fd_dir->get(), info.pid, names, found);
+      continue;
+    }
+    auto shared_names = std::make_shared<std::vector<std::string>>(std::move(names));
+    names = {};
+    for (std::size_t first = 0; first < shared_names->size(); first += kFdsPerTask) {
+      group.run([fd_dir, shared_names, first, pid = info.pid, &sink] {
+        std::vector<OwnerPair> part;
+        const std::span<const std::string> all(*shared_names);
+        readSocketLinks(fd_dir->get(), pid,
+                        all.subspan(first, std::min(kFdsPerTask, all.size() - first)), part);
+        sink.add(std::move(part), 0);
+      });
+    }
+  }
+  sink.add(std::move(found), unreadable);
 }
 
 /// The procfs TableReader: /proc/<pid>/net/<file> of a process living in the namespace.
@@ -341,10 +399,9 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
     TaskGroup group(*impl_->pool);
     for (std::size_t c = 0; c < chunks.size(); ++c) {
       group.run([&, c] {
-        thread_local std::string buf;
         const std::size_t end = std::min(pids.size(), (c + 1) * kPidsPerTask);
         for (std::size_t i = c * kPidsPerTask; i < end; ++i) {
-          readPid(proc_fd.get(), pids[i], options.pid, chunks[c], buf);
+          readPid(proc_fd.get(), pids[i], chunks[c]);
         }
       });
     }
@@ -352,7 +409,7 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
 
   // Step 2: namespaces.
   std::map<std::uint64_t, NetNamespace> by_inode;  // every namespace seen, by inode
-  std::vector<OwnerPair> owner_pairs;
+  std::vector<PidInfo> live;                       // every PID step 1 could read, ascending
   for (PidChunk& chunk : chunks) {
     stats.vanished_processes += chunk.vanished;
     stats.unreadable_processes += chunk.unreadable;
@@ -362,12 +419,8 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
         ns.inode = p.netns;
         ns.pids.push_back(p.pid);  // chunks are in PID order, so this stays ascending
       }
-      if (p.has_sockets) {
-        result.processes.push_back(
-            Process{p.pid, p.uid, p.netns, std::move(p.comm), std::move(p.program)});
-      }
+      live.push_back(std::move(p));
     }
-    owner_pairs.insert(owner_pairs.end(), chunk.owners.begin(), chunk.owners.end());
   }
   chunks.clear();
 
@@ -469,6 +522,7 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
   };
 
   std::vector<TableResult> tables(result.namespaces.size() * transports.size());
+  OwnerSink owners;
   {
     TaskGroup group(*impl_->pool);
     for (std::size_t n = 0; n < result.namespaces.size(); ++n) {
@@ -484,9 +538,20 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
         });
       }
     }
+    if (options.pid) {
+      for (std::size_t first = 0; first < live.size(); first += kPidsPerTask) {
+        group.run([&, first] {
+          walkFds(proc_fd.get(),
+                  std::span(live).subspan(first, std::min(kPidsPerTask, live.size() - first)),
+                  group, owners);
+        });
+      }
+    }
   }
+  std::vector<OwnerPair>& owner_pairs = owners.pairs;
+  stats.unreadable_processes += owners.unreadable;
 
-  // Step 4: join and filter.
+  // The processes that hold a socket, with their names.
   std::sort(owner_pairs.begin(), owner_pairs.end(), [](const OwnerPair& a, const OwnerPair& b) {
     return a.inode != b.inode ? a.inode < b.inode : a.pid < b.pid;
   });
@@ -495,6 +560,28 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
                                   return a.inode == b.inode && a.pid == b.pid;
                                 }),
                     owner_pairs.end());
+  {
+    std::vector<std::int32_t> holders;
+    holders.reserve(owner_pairs.size());
+    for (const OwnerPair& p : owner_pairs) {
+      holders.push_back(p.pid);
+    }
+    std::sort(holders.begin(), holders.end());
+    holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+    std::string buf;
+    for (const std::int32_t pid : holders) {
+      auto it = std::lower_bound(live.begin(), live.end(), pid,
+                                 [](const PidInfo& p, std::int32_t v) { return p.pid < v; });
+      if (it == live.end() || it->pid != pid) {
+        continue;
+      }
+      readProcessNames(proc_fd.get(), *it, buf);
+      result.processes.push_back(
+          Process{it->pid, it->uid, it->netns, std::move(it->comm), std::move(it->program)});
+    }
+  }
+
+  // Step 4: join and filter.
   auto process_index = [&](std::int32_t pid) {
     auto it = std::lower_bound(result.processes.begin(), result.processes.end(), pid,
                                [](const Process& p, std::int32_t v) { return p.pid < v; });
