@@ -4,11 +4,20 @@
 //   kernelfloor procfs PID...   read tcp, tcp6, udp, udp6, raw, raw6 and unix of /proc/PID/net
 //                               (one PID per namespace)
 //   kernelfloor fds             readlink every /proc/*/fd/* entry
+//   kernelfloor diag PID...     enter each PID's network namespace, open a sock_diag socket,
+//                               come back, and dump tcp, tcp6, udp, udp6 and unix
 //
 // Prints "<mode> <milliseconds> <bytes or links>".
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -85,6 +94,73 @@ int fdFloor() {
   return 0;
 }
 
+/// Sends a dump request and reads the answer to the end; returns the bytes received.
+template <class Request>
+std::size_t dumpAll(int nl, const Request& req, std::vector<char>& buf) {
+  struct {
+    nlmsghdr header;
+    Request body;
+  } msg{};
+
+  msg.header.nlmsg_len = sizeof msg;
+  msg.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.body = req;
+  if (::send(nl, &msg, sizeof msg, 0) < 0) {
+    return 0;
+  }
+  std::size_t total = 0;
+  for (;;) {
+    const ssize_t n = ::recv(nl, buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      return total;
+    }
+    total += static_cast<std::size_t>(n);
+    for (std::size_t off = 0; off + sizeof(nlmsghdr) <= static_cast<std::size_t>(n);) {
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data() + off);
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR || h->nlmsg_len == 0) {
+        return total;
+      }
+      off += (h->nlmsg_len + 3U) & ~3U;
+    }
+  }
+}
+
+int diagFloor(int argc, char** argv) {
+  std::vector<char> buf(1 << 16);
+  const int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t bytes = 0;
+  for (int i = 0; i < argc; ++i) {
+    const int ns =
+        ::open((std::string("/proc/") + argv[i] + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+      std::perror("setns");
+      return 1;
+    }
+    const int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    ::setns(home, CLONE_NEWNET);
+    ::close(ns);
+    for (const int family : {AF_INET, AF_INET6}) {
+      for (const int protocol : {IPPROTO_TCP, IPPROTO_UDP}) {
+        inet_diag_req_v2 req{};
+        req.sdiag_family = static_cast<std::uint8_t>(family);
+        req.sdiag_protocol = static_cast<std::uint8_t>(protocol);
+        req.idiag_states = ~0U;
+        bytes += dumpAll(nl, req, buf);
+      }
+    }
+    unix_diag_req ureq{};
+    ureq.sdiag_family = AF_UNIX;
+    ureq.udiag_states = ~0U;
+    ureq.udiag_show = UDIAG_SHOW_NAME;
+    bytes += dumpAll(nl, ureq, buf);
+    ::close(nl);
+  }
+  std::printf("diag %.3f %zu\n", msSince(t0), bytes);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,6 +170,10 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "fds") == 0) {
     return fdFloor();
   }
-  std::fprintf(stderr, "usage: kernelfloor procfs PID... | kernelfloor fds\n");
+  if (argc >= 2 && std::strcmp(argv[1], "diag") == 0) {
+    return diagFloor(argc - 2, argv + 2);
+  }
+  std::fprintf(stderr,
+               "usage: kernelfloor procfs PID... | kernelfloor fds | kernelfloor diag PID...\n");
   return 2;
 }
