@@ -73,8 +73,11 @@ struct OwnerSink {
   std::mutex mutex;
   std::vector<OwnerPair> pairs;
   std::uint64_t unreadable = 0;
+  std::uint64_t denied = 0;
 
-  void add(std::vector<OwnerPair>&& found, std::uint64_t unreadable_pids) {
+  void add(std::vector<OwnerPair>&& found,
+           std::uint64_t unreadable_pids,
+           std::uint64_t denied_pids) {
     std::lock_guard lock(mutex);
     if (pairs.empty()) {
       pairs = std::move(found);
@@ -82,6 +85,7 @@ struct OwnerSink {
       pairs.insert(pairs.end(), found.begin(), found.end());
     }
     unreadable += unreadable_pids;
+    denied += denied_pids;
   }
 };
 
@@ -185,6 +189,7 @@ void readProcessNames(int proc_fd, PidInfo& info, std::string& buf) {
 void walkFds(int proc_fd, std::span<const PidInfo> slice, TaskGroup& group, OwnerSink& sink) {
   std::vector<OwnerPair> found;
   std::uint64_t unreadable = 0;
+  std::uint64_t denied = 0;
   std::vector<std::string> names;
   for (const PidInfo& info : slice) {
     std::array<char, 32> path{};
@@ -193,6 +198,9 @@ void walkFds(int proc_fd, std::span<const PidInfo> slice, TaskGroup& group, Owne
     if (!fd_dir->valid()) {
       if (errno != ENOENT && errno != ESRCH) {
         ++unreadable;
+      }
+      if (errno == EACCES) {
+        ++denied;
       }
       continue;
     }
@@ -211,11 +219,11 @@ void walkFds(int proc_fd, std::span<const PidInfo> slice, TaskGroup& group, Owne
         const std::span<const std::string> all(*shared_names);
         readSocketLinks(fd_dir->get(), pid,
                         all.subspan(first, std::min(kFdsPerTask, all.size() - first)), part);
-        sink.add(std::move(part), 0);
+        sink.add(std::move(part), 0, 0);
       });
     }
   }
-  sink.add(std::move(found), unreadable);
+  sink.add(std::move(found), unreadable, denied);
 }
 
 /// The procfs TableReader: /proc/<pid>/net/<file> of a process living in the namespace.
@@ -550,6 +558,7 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
   }
   std::vector<OwnerPair>& owner_pairs = owners.pairs;
   stats.unreadable_processes += owners.unreadable;
+  stats.denied_fd_dirs = owners.denied;
 
   // The processes that hold a socket, with their names.
   std::sort(owner_pairs.begin(), owner_pairs.end(), [](const OwnerPair& a, const OwnerPair& b) {

@@ -194,6 +194,8 @@ struct ScanStats {
   std::array<std::uint64_t, kTransportCount> skipped_lines_by_transport{};
   std::uint64_t vanished_processes = 0;    // PIDs that exited during the scan
   std::uint64_t unreadable_processes = 0;  // PIDs whose fd or ns/net could not be read (EACCES)
+  std::uint64_t denied_fd_dirs = 0;  // PIDs whose fd dir could not be opened (EACCES): netstat -p
+                                     // warns about these
   std::uint64_t unreadable_namespaces = 0;
   std::uint64_t stale_netns_entries = 0;  // names in the netns dir that are not a namespace
   std::uint64_t table_errors = 0;         // table files that failed for another reason
