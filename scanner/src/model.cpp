@@ -147,8 +147,13 @@ std::optional<std::uint8_t> tcpStateFromName(std::string_view name) {
 }
 
 std::string socketStateName(const Socket& s) {
-  if (s.transport != Transport::Unix) {
+  if (isTcp(s.transport)) {
     return tcpStateName(s.state);
+  }
+  if (s.transport != Transport::Unix) {
+    // UDP, UDP-Lite and raw only use connected (1) and unconnected (7).
+    return s.state == 1 || s.state == 7 ? tcpStateName(s.state)
+                                        : "UNKNOWN(" + std::to_string(s.state) + ")";
   }
   switch (static_cast<UnixState>(s.state)) {
     case UnixState::Free:

@@ -446,8 +446,9 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
   }
   stats.stale_netns_entries = named.stale.size();
   for (const auto& [name, reason] : named.stale) {
-    stats.errors.push_back("netns entry " + (impl_->roots.netns_dir / name).string() + ": " +
-                           reason);
+    const std::string path = (impl_->roots.netns_dir / name).string();
+    stats.errors.push_back("netns entry " + path + ": " + reason);
+    stats.stale_netns.emplace_back(path, reason);
   }
 
   // Selection.

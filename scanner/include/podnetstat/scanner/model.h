@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace podnetstat::scanner {
@@ -198,6 +199,8 @@ struct ScanStats {
                                      // warns about these
   std::uint64_t unreadable_namespaces = 0;
   std::uint64_t stale_netns_entries = 0;  // names in the netns dir that are not a namespace
+  /// The stale entries themselves: path in the netns dir, and why it is not a namespace.
+  std::vector<std::pair<std::string, std::string>> stale_netns;
   std::uint64_t table_errors = 0;         // table files that failed for another reason
   std::vector<std::string> errors;        // human-readable, one per problem worth reporting
 };

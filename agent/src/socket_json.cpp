@@ -1,0 +1,297 @@
+#include "podnetstat/agent/socket_json.h"
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+
+namespace podnetstat::agent {
+namespace {
+
+using scanner::ScanResult;
+using scanner::Socket;
+using scanner::Transport;
+
+constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+
+template <class Int>
+void appendInt(std::string& out, Int value) {
+  std::array<char, 24> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  (void)ec;  // 24 characters hold any 64-bit integer
+  out.append(buf.data(), end);
+}
+
+/// Length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF), or 0 when it is not one.
+std::size_t utf8SequenceLength(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) {
+    return static_cast<unsigned char>(text[k]);
+  };
+  const unsigned char lead = byte(i);
+  std::size_t len = 0;
+  unsigned char lo = 0x80;  // allowed range of the second byte
+  unsigned char hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    if (lead == 0xE0) {
+      lo = 0xA0;  // overlong
+    } else if (lead == 0xED) {
+      hi = 0x9F;  // surrogates
+    }
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    if (lead == 0xF0) {
+      lo = 0x90;  // overlong
+    } else if (lead == 0xF4) {
+      hi = 0x8F;  // above U+10FFFF
+    }
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) {
+    return 0;
+  }
+  if (byte(i + 1) < lo || byte(i + 1) > hi) {
+    return 0;
+  }
+  for (std::size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
+      return 0;
+    }
+  }
+  return len;
+}
+
+void appendKey(std::string& out, std::string_view key) {
+  out += '"';
+  out += key;  // keys are ASCII literals
+  out += "\":";
+}
+
+/// Seconds from USER_HZ (1/100 s) ticks, written exactly with two decimals ("7197.29", "0.00").
+void appendTicksAsSeconds(std::string& out, std::uint64_t ticks) {
+  appendInt(out, ticks / 100);
+  out += '.';
+  const auto cents = static_cast<unsigned>(ticks % 100);
+  out += static_cast<char>('0' + cents / 10);
+  out += static_cast<char>('0' + cents % 10);
+}
+
+std::string timerName(std::uint8_t active) {
+  static constexpr std::array<std::string_view, 5> kNames = {"off", "on", "keepalive", "timewait",
+                                                             "probe"};
+  if (active < kNames.size()) {
+    return std::string(kNames.at(active));
+  }
+  return "unknown(" + std::to_string(active) + ")";
+}
+
+
+std::string_view unixTypeName(std::uint16_t type) {
+  static constexpr std::array<std::string_view, 6> kNames = {"unknown", "stream", "dgram",
+                                                             "raw",     "rdm",    "seqpacket"};
+  return type < kNames.size() ? kNames.at(type) : kNames[0];
+}
+
+void appendEndpoint(std::string& out, const scanner::Endpoint& e) {
+  out += "{\"ip\":";
+  appendJsonString(out, e.ip.toString());
+  out += ",\"port\":";
+  appendInt(out, e.port);
+  out += '}';
+}
+
+void appendProcesses(std::string& out, const Socket& s, const ScanResult& scan) {
+  out += '[';
+  bool first = true;
+  for (std::uint32_t index : scan.owners(s)) {
+    if (index >= scan.processes.size()) {
+      continue;
+    }
+    const scanner::Process& p = scan.processes[index];
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    out += "{\"pid\":";
+    appendInt(out, p.pid);
+    out += ",\"name\":";
+    appendJsonString(out, p.comm);
+    out += '}';
+  }
+  out += ']';
+}
+
+void appendNetns(std::string& out, const Socket& s, const ScanResult& scan) {
+  if (s.netns_index >= scan.namespaces.size()) {
+    out += "null";
+    return;
+  }
+  const scanner::NetNamespace& ns = scan.namespaces[s.netns_index];
+  out += "{\"inode\":";
+  appendInt(out, ns.inode);
+  out += ",\"name\":";
+  if (ns.names.empty()) {
+    out += "null";
+  } else {
+    appendJsonString(out, ns.names.front());
+  }
+  out += ",\"names\":[";
+  for (std::size_t i = 0; i < ns.names.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    appendJsonString(out, ns.names[i]);
+  }
+  out += "]}";
+}
+
+void appendUnixFields(std::string& out, const Socket& s) {
+  appendKey(out, "path");
+  if (s.unix_has_path && !s.unix_path.empty()) {
+    appendJsonString(out, s.unix_path);  // abstract names already start with '@'
+  } else {
+    out += "null";
+  }
+  out += ',';
+  appendKey(out, "type");
+  appendJsonString(out, unixTypeName(s.unix_type));
+  out += ',';
+  appendKey(out, "flags");
+  out += '[';
+  bool first = true;
+  for (auto [bit, name] :
+       {std::pair{scanner::kUnixFlagAcceptCon, "ACC"}, std::pair{scanner::kUnixFlagWaitData, "W"},
+        std::pair{scanner::kUnixFlagNoSpace, "N"}}) {
+    if ((s.unix_flags & bit) != 0) {
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      appendJsonString(out, name);
+    }
+  }
+  out += "],";
+  appendKey(out, "state");
+  appendJsonString(out, scanner::socketStateName(s));
+}
+
+void appendInetFields(std::string& out, const Socket& s) {
+  appendKey(out, "local");
+  appendEndpoint(out, s.local);
+  out += ',';
+  appendKey(out, "remote");
+  appendEndpoint(out, s.remote);
+  out += ',';
+  appendKey(out, "state");
+  appendJsonString(out, scanner::socketStateName(s));
+  out += ',';
+  appendKey(out, "txQueue");
+  appendInt(out, s.tx_queue);
+  out += ',';
+  appendKey(out, "rxQueue");
+  appendInt(out, s.rx_queue);
+  out += ',';
+  appendKey(out, "timer");
+  out += "{\"active\":";
+  appendJsonString(out, timerName(s.timer.active));
+  out += ",\"expiresSeconds\":";
+  appendTicksAsSeconds(out, s.timer.when_ticks);
+  out += ",\"retransmits\":";
+  appendInt(out, s.timer.retransmits);
+  out += "},";
+  appendKey(out, "uid");
+  appendInt(out, s.uid);
+  out += ',';
+  appendKey(out, "timeout");
+  appendInt(out, s.timeout);
+}
+
+}  // namespace
+
+void appendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
+  out += '"';
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t len = utf8SequenceLength(text, i);
+    if (len == 0) {
+      out += kReplacementChar;  // one replacement per invalid byte
+      ++i;
+    } else {
+      out.append(text.substr(i, len));
+      i += len;
+    }
+  }
+  out += '"';
+}
+
+void appendSocketJson(std::string& out, const Socket& s, const ScanResult& scan) {
+  out += '{';
+  appendKey(out, "transport");
+  appendJsonString(out, scanner::transportName(s.transport));
+  out += ',';
+  if (s.transport == Transport::Unix) {
+    // /proc/net/unix has no addresses, queues, uid or timers.
+    appendUnixFields(out, s);
+  } else {
+    appendInetFields(out, s);
+  }
+  out += ',';
+  appendKey(out, "inode");
+  appendInt(out, s.inode);
+  out += ',';
+  appendKey(out, "refCount");
+  appendInt(out, s.ref_count);
+  out += ',';
+  appendKey(out, "processes");
+  appendProcesses(out, s, scan);
+  out += ',';
+  appendKey(out, "netns");
+  appendNetns(out, s, scan);
+  out += ',';
+  appendKey(out, "pod");
+  out += "null";  // pod identity comes with the k8s library
+  out += '}';
+}
+
+}  // namespace podnetstat::agent

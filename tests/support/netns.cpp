@@ -1,0 +1,531 @@
+#include "netns.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+namespace podnetstat::testing {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Programs are looked up in PATH and then in the usual sbin/bin directories: ctest may run us
+// with a PATH that lacks /usr/sbin, where `ip` lives.
+std::string findProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return name;
+  }
+  std::string dirs;
+  if (const char* path = std::getenv("PATH")) {
+    dirs = path;
+  }
+  dirs += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) {
+      end = dirs.size();
+    }
+    std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + name;
+      if (access(candidate.c_str(), X_OK) == 0) {
+        return candidate;
+      }
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
+std::string joinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) {
+      out += ' ';
+    }
+    out += a;
+  }
+  return out;
+}
+
+int exitCodeOf(int status) {
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  if (WIFSIGNALED(status)) {
+    return 128 + WTERMSIG(status);
+  }
+  return -1;
+}
+
+// Everything the child needs, prepared before fork(): after fork() in a threaded process only
+// async-signal-safe calls are allowed.
+struct ExecPlan {
+  std::string program;
+  std::vector<std::string> args;
+  std::vector<char*> argv;
+
+  explicit ExecPlan(const std::vector<std::string>& command) : args(command) {
+    if (args.empty()) {
+      throw std::invalid_argument("empty command");
+    }
+    program = findProgram(args[0]);
+    if (program.empty()) {
+      throw std::runtime_error("program not found: " + args[0]);
+    }
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+  }
+};
+
+// In the child: own process group, stdin from /dev/null, the given fds as stdout/stderr
+// (-1: /dev/null), exec. Never returns.
+[[noreturn]] void execChild(const ExecPlan& plan, int out_fd, int err_fd) {
+  setpgid(0, 0);
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  dup2(null_fd, STDIN_FILENO);
+  dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
+  if (err_fd != STDERR_FILENO) {
+    dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
+  }
+  // Signals ignored or blocked by the test runner must not leak into the command.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  execv(plan.program.c_str(), plan.argv.data());
+  _exit(127);
+}
+
+void makePipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::generic_category(), "pipe2");
+  }
+}
+
+// True once `pid` has exited (it stays a zombie: its PID and process group stay reserved, so
+// a later kill(-pid) cannot hit a stranger).
+bool hasExited(pid_t pid) {
+  siginfo_t info{};
+  if (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return true;  // already reaped or not our child
+  }
+  return info.si_pid == pid;
+}
+
+// Stops a process group led by our child `pid`: SIGTERM, up to `grace` for the leader to exit,
+// then SIGKILL to whatever is left of the group (before the leader is reaped), then reap.
+int stopGroup(pid_t pid, milliseconds grace) {
+  kill(-pid, SIGTERM);
+  kill(pid, SIGTERM);
+  auto deadline = Clock::now() + grace;
+  while (!hasExited(pid) && Clock::now() < deadline) {
+    usleep(5000);
+  }
+  kill(-pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      return -1;
+    }
+  }
+  return exitCodeOf(status);
+}
+
+}  // namespace
+
+CommandResult runCommand(const std::vector<std::string>& argv, milliseconds limit) {
+  ExecPlan plan(argv);
+  int out[2];
+  int err[2];
+  makePipe(out);
+  try {
+    makePipe(err);
+  } catch (...) {
+    close(out[0]);
+    close(out[1]);
+    throw;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    for (int fd : {out[0], out[1], err[0], err[1]}) {
+      close(fd);
+    }
+    throw std::system_error(e, std::generic_category(), "fork");
+  }
+  if (pid == 0) {
+    execChild(plan, out[1], err[1]);
+  }
+  setpgid(pid, pid);  // also here, so that kill(-pid) works whoever runs first
+  close(out[1]);
+  close(err[1]);
+
+  CommandResult result;
+  std::array<pollfd, 2> fds{{{out[0], POLLIN, 0}, {err[0], POLLIN, 0}}};
+  std::array<std::string*, 2> sinks{&result.out, &result.err};
+  const auto deadline = Clock::now() + limit;
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      result.timed_out = true;
+      break;
+    }
+    int n = poll(fds.data(), fds.size(), static_cast<int>(left));
+    if (n < 0 && errno != EINTR) {
+      break;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        continue;
+      }
+      ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) {
+      close(p.fd);
+    }
+  }
+  if (result.timed_out) {
+    stopGroup(pid, milliseconds(0));
+    result.exit_code = -1;
+    return result;
+  }
+  // Both pipes are closed; the leader may still be finishing.
+  auto left = std::max<milliseconds>(
+      milliseconds(100), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  auto wait_deadline = Clock::now() + left;
+  while (!hasExited(pid) && Clock::now() < wait_deadline) {
+    usleep(1000);
+  }
+  if (!hasExited(pid)) {
+    result.timed_out = true;
+    stopGroup(pid, milliseconds(0));
+    return result;
+  }
+  result.exit_code = stopGroup(pid, milliseconds(0));
+  return result;
+}
+
+std::string runOrThrow(const std::vector<std::string>& argv, milliseconds limit) {
+  CommandResult r = runCommand(argv, limit);
+  if (!r.ok()) {
+    throw std::runtime_error("command failed (exit " + std::to_string(r.exit_code) +
+                             (r.timed_out ? ", timed out" : "") + "): " + joinArgv(argv) + ": " +
+                             r.err);
+  }
+  return r.out;
+}
+
+std::string liveTestSkipReason() {
+  static const std::string reason = [] {
+    if (geteuid() != 0) {
+      return std::string("live tests need root (network namespaces, /proc/<pid>/fd of all)");
+    }
+    for (const char* tool : {"ip", "netstat"}) {
+      if (findProgram(tool).empty()) {
+        return std::string("live tests need `") + tool + "` (iproute2, net-tools)";
+      }
+    }
+    if (access("/proc/self/ns/net", R_OK) != 0) {
+      return std::string("no /proc/self/ns/net");
+    }
+    return std::string();
+  }();
+  return reason;
+}
+
+std::string uniqueName(std::string_view prefix) {
+  static std::atomic<int> counter{0};
+  return std::string(prefix) + std::to_string(getpid()) + "_" + std::to_string(counter++);
+}
+
+std::uint64_t inodeOf(const std::filesystem::path& path) {
+  struct stat st {};
+
+  if (stat(path.c_str(), &st) != 0) {
+    throw std::system_error(errno, std::generic_category(), "stat " + path.string());
+  }
+  return st.st_ino;
+}
+
+std::uint64_t hostNetnsInode() {
+  for (const char* path : {"/proc/1/ns/net", "/proc/2/ns/net", "/proc/self/ns/net"}) {
+    struct stat st {};
+
+    if (stat(path, &st) == 0) {
+      return st.st_ino;
+    }
+  }
+  throw std::runtime_error("cannot stat any ns/net");
+}
+
+// ------------------------------------------------------------------------------ ScratchDir
+
+ScratchDir::ScratchDir(std::string_view prefix) {
+  std::string templ = (std::filesystem::temp_directory_path() / (std::string(prefix) + "XXXXXX"));
+  if (mkdtemp(templ.data()) == nullptr) {
+    throw std::system_error(errno, std::generic_category(), "mkdtemp");
+  }
+  path_ = templ;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+// ------------------------------------------------------------------------------ BindMount
+
+BindMount::BindMount(const std::filesystem::path& source, const std::filesystem::path& target)
+    : target_(target) {
+  if (!std::filesystem::exists(target_)) {
+    int fd = open(target_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0444);
+    if (fd < 0) {
+      throw std::system_error(errno, std::generic_category(), "create " + target_.string());
+    }
+    close(fd);
+    created_target_ = true;
+  }
+  if (mount(source.c_str(), target_.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    int e = errno;
+    if (created_target_) {
+      unlink(target_.c_str());
+    }
+    throw std::system_error(e, std::generic_category(),
+                            "mount --bind " + source.string() + " " + target_.string());
+  }
+}
+
+BindMount::~BindMount() {
+  umount2(target_.c_str(), MNT_DETACH);
+  if (created_target_) {
+    unlink(target_.c_str());
+  }
+}
+
+// ------------------------------------------------------------------------------ NetNamespace
+
+std::filesystem::path netnsDir() {
+  return "/var/run/netns";
+}
+
+NetNamespace::NetNamespace(std::string_view prefix) : name_(uniqueName(prefix)) {
+  runOrThrow({"ip", "netns", "add", name_});
+  try {
+    ip({"link", "set", "lo", "up"});
+    inode_ = inodeOf(path());
+  } catch (...) {
+    runCommand({"ip", "netns", "del", name_});
+    throw;
+  }
+}
+
+NetNamespace::~NetNamespace() {
+  try {
+    runCommand({"ip", "netns", "del", name_});
+  } catch (...) {  // a destructor must not throw
+  }
+}
+
+std::vector<std::string> NetNamespace::wrap(const std::vector<std::string>& argv) const {
+  std::vector<std::string> out{"ip", "netns", "exec", name_};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+CommandResult NetNamespace::run(const std::vector<std::string>& argv, milliseconds limit) const {
+  return runCommand(wrap(argv), limit);
+}
+
+void NetNamespace::ip(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{"ip", "-n", name_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  runOrThrow(argv);
+}
+
+// ------------------------------------------------------------------------------ VethPair
+
+VethPair::VethPair(const NetNamespace& a, const NetNamespace& b, VethAddresses addresses)
+    : a_(a), b_(b), addresses_(std::move(addresses)) {
+  // The names only need to be unique inside our namespaces; the counter keeps several pairs
+  // between the same two apart. Interface names are limited to 15 characters.
+  static std::atomic<int> counter{0};
+  const std::string n = std::to_string(counter++);
+  if_a_ = "pv" + n + "a";
+  if_b_ = "pv" + n + "b";
+  a_.ip({"link", "add", if_a_, "type", "veth", "peer", "name", if_b_, "netns", b_.name()});
+  try {
+    a_.ip({"addr", "add", addresses_.a_v4 + "/" + std::to_string(addresses_.v4_prefix), "dev",
+           if_a_});
+    a_.ip({"addr", "add", addresses_.a_v6 + "/" + std::to_string(addresses_.v6_prefix), "dev",
+           if_a_, "nodad"});
+    b_.ip({"addr", "add", addresses_.b_v4 + "/" + std::to_string(addresses_.v4_prefix), "dev",
+           if_b_});
+    b_.ip({"addr", "add", addresses_.b_v6 + "/" + std::to_string(addresses_.v6_prefix), "dev",
+           if_b_, "nodad"});
+    a_.ip({"link", "set", if_a_, "up"});
+    b_.ip({"link", "set", if_b_, "up"});
+  } catch (...) {
+    runCommand({"ip", "-n", a_.name(), "link", "del", if_a_});
+    throw;
+  }
+}
+
+VethPair::~VethPair() {
+  // Deleting one end deletes both; when the namespace is gone already, so is the pair.
+  try {
+    runCommand({"ip", "-n", a_.name(), "link", "del", if_a_});
+  } catch (...) {  // a destructor must not throw
+  }
+}
+
+void VethPair::addBlackHole(Side side, const std::string& ip, const std::string& mac) const {
+  const NetNamespace& ns = side == Side::A ? a_ : b_;
+  const std::string& dev = side == Side::A ? if_a_ : if_b_;
+  ns.ip({"neigh", "add", ip, "lladdr", mac, "dev", dev, "nud", "permanent"});
+}
+
+// ------------------------------------------------------------------------------ Subprocess
+
+Subprocess::Subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options) {
+  std::vector<std::string> command = argv;
+  if (!options.netns.empty()) {
+    command.insert(command.begin(), {"ip", "netns", "exec", options.netns});
+  }
+  ExecPlan plan(command);
+  int out[2];
+  makePipe(out);
+  pid_ = fork();
+  if (pid_ < 0) {
+    int e = errno;
+    close(out[0]);
+    close(out[1]);
+    throw std::system_error(e, std::generic_category(), "fork");
+  }
+  if (pid_ == 0) {
+    execChild(plan, out[1], options.inherit_stderr ? STDERR_FILENO : -1);
+  }
+  setpgid(pid_, pid_);
+  close(out[1]);
+  stdout_fd_ = out[0];
+}
+
+Subprocess::~Subprocess() {
+  stop();
+  if (stdout_fd_ >= 0) {
+    close(stdout_fd_);
+  }
+}
+
+std::optional<std::string> Subprocess::readLine(milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    std::size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    if (eof_ || stdout_fd_ < 0) {
+      return std::nullopt;
+    }
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    pollfd p{stdout_fd_, POLLIN, 0};
+    int n = poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return std::nullopt;
+    }
+    char buf[4096];
+    ssize_t got = read(stdout_fd_, buf, sizeof buf);
+    if (got > 0) {
+      buffer_.append(buf, static_cast<std::size_t>(got));
+    } else if (got == 0 || errno != EINTR) {
+      eof_ = true;
+    }
+  }
+}
+
+std::optional<std::vector<std::string>> Subprocess::readUntil(std::string_view marker,
+                                                              milliseconds timeout,
+                                                              std::vector<std::string>* partial) {
+  const auto deadline = Clock::now() + timeout;
+  std::vector<std::string> lines;
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    std::optional<std::string> line = readLine(std::max(left, milliseconds(0)));
+    if (!line) {
+      if (partial) {
+        *partial = std::move(lines);
+      }
+      return std::nullopt;
+    }
+    if (*line == marker) {
+      return lines;
+    }
+    lines.push_back(std::move(*line));
+  }
+}
+
+bool Subprocess::running() {
+  if (exit_code_ || pid_ <= 0) {
+    return false;
+  }
+  return !hasExited(pid_);
+}
+
+std::optional<int> Subprocess::wait(milliseconds timeout) {
+  if (exit_code_) {
+    return exit_code_;
+  }
+  const auto deadline = Clock::now() + timeout;
+  while (!hasExited(pid_)) {
+    if (Clock::now() >= deadline) {
+      return std::nullopt;
+    }
+    usleep(2000);
+  }
+  // Reap through stopGroup: it also kills whatever the child left behind in its group.
+  exit_code_ = stopGroup(pid_, milliseconds(0));
+  return exit_code_;
+}
+
+int Subprocess::stop(milliseconds grace) {
+  if (!exit_code_ && pid_ > 0) {
+    exit_code_ = stopGroup(pid_, grace);
+  }
+  return exit_code_.value_or(-1);
+}
+
+}  // namespace podnetstat::testing
