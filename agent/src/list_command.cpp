@@ -47,6 +47,7 @@ enum LongOption : int {
   kProcRoot,
   kNetnsDir,
   kJson,
+  kBackend,
   kFamilyInet,
   kFamilyInet6,
   kFamilyUnix,
@@ -86,6 +87,7 @@ constexpr option kLongOptions[] = {
     {"proc-root", required_argument, nullptr, kProcRoot},
     {"netns-dir", required_argument, nullptr, kNetnsDir},
     {"json", no_argument, nullptr, kJson},
+    {"backend", required_argument, nullptr, kBackend},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -93,6 +95,7 @@ constexpr const char* kListUsage =
     "usage: podnetstat list [-tuUwx46] [-A inet|inet6|unix] [-l|-a] [-n] [-e] [-p] [-o] [-W]\n"
     "                       [--all-netns] [--netns NAME]... [--netns-pid PID]... [--no-host]\n"
     "                       [--json] [--proc-root DIR] [--netns-dir DIR]\n"
+    "                       [--backend procfs|netlink|auto]\n"
     "\n"
     "Prints the socket tables of network namespaces exactly as net-tools netstat does.\n"
     "\n"
@@ -116,6 +119,9 @@ constexpr const char* kListUsage =
     "      --proc-root DIR where proc is mounted (default /proc)\n"
     "      --netns-dir DIR named namespaces (default /var/run/netns)\n"
     "      --json          a JSON array of the selected sockets instead of tables\n"
+    "      --backend B     procfs (default: rows in the kernel's file order, as netstat),\n"
+    "                      netlink (sock_diag from inside each namespace; needs CAP_SYS_ADMIN;\n"
+    "                      also reads namespaces no process lives in), or auto\n"
     "\n"
     "Several namespaces print one block each, opened by 'Netns: <name> (<inode>)'.\n";
 
@@ -428,6 +434,15 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
       case kJson:
         args.json = true;
         break;
+      case kBackend: {
+        const auto backend = scanner::backendFromName(optarg);
+        if (!backend) {
+          return Error{"--backend must be procfs, netlink or auto, not '" + std::string(optarg) +
+                       "'"};
+        }
+        args.backend = *backend;
+        break;
+      }
       case ':':
         return Error{"option '" + offendingOption(argv, optind, optopt) + "' needs an argument"};
       case '?': {
@@ -457,6 +472,7 @@ scanner::ScanOptions scanOptionsFor(const ListArgs& args) {
   options.transports = args.format.transports;
   options.pid = args.format.programs || args.json;
   options.all_netns = args.all_netns;
+  options.backend = args.backend;
   options.netns_names = args.netns_names;
   options.netns_pids = args.netns_pids;
   const bool explicit_netns = !args.netns_names.empty() || !args.netns_pids.empty();

@@ -444,3 +444,16 @@ TEST(ListArgsTest, Errors) {
 
 }  // namespace
 }  // namespace podnetstat::agent
+
+namespace podnetstat::agent {
+namespace {
+
+TEST(ListArgsTest, BackendDefaultsToProcfsAndCanBeChosen) {
+  EXPECT_EQ(scanOptionsFor(parse({"-tan"})).backend, scanner::Backend::Procfs);
+  EXPECT_EQ(scanOptionsFor(parse({"--backend", "netlink"})).backend, scanner::Backend::Netlink);
+  EXPECT_EQ(scanOptionsFor(parse({"--backend=auto"})).backend, scanner::Backend::Auto);
+  EXPECT_NE(parseError({"--backend", "ebpf"}).find("ebpf"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace podnetstat::agent

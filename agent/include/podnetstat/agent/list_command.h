@@ -19,6 +19,7 @@ struct ListArgs {
   NetstatOptions format;
   std::filesystem::path proc_root = "/proc";
   std::filesystem::path netns_dir = "/var/run/netns";
+  scanner::Backend backend = scanner::Backend::Procfs;  // --backend
   bool all_netns = false;                // --all-netns
   bool no_host = false;                  // --no-host
   std::vector<std::string> netns_names;  // --netns NAME...
