@@ -9,8 +9,12 @@ packages=(
   # libraries
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # CRI client: gRPC and protobuf, stubs generated at build time
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # what the tests compare against and drive
-  net-tools iproute2 procps python3 curl
+  net-tools iproute2 procps python3 curl openssl libc6-dev
+  # the real container runtime of the end-to-end tests
+  containerd runc containernetworking-plugins
 )
 
 missing=()

@@ -1,0 +1,60 @@
+#pragma once
+
+// The HTTPS implementation of KubeletApi (private to the library). It only moves bytes: one GET
+// per call on a fresh connection (the kubelet is asked every few seconds at most), the body of a
+// 200 answer handed back as is.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "podnetstat/k8s/kubelet.h"
+
+namespace podnetstat::k8s {
+
+/// A parsed kubelet URL.
+struct KubeletUrl {
+  bool tls = true;
+  std::string host;  // without brackets
+  std::string port;
+  std::string path_prefix;  // "" or "/..." without a trailing '/'
+};
+
+/// Parses "https://host[:port][/prefix]" (or http); nullopt when it is not such a URL.
+std::optional<KubeletUrl> parseKubeletUrl(const std::string& url);
+
+class BeastKubeletClient final : public KubeletApi {
+ public:
+  BeastKubeletClient(KubeletClientOptions options,
+                     KubeletUrl url,
+                     std::unique_ptr<boost::asio::ssl::context> tls);
+  ~BeastKubeletClient() override;
+
+  std::string endpoint() const override { return options_.url; }
+
+  Result<std::string> getPods() override;
+
+ private:
+  struct Answer {
+    unsigned status = 0;
+    std::string reason;
+    std::string body;
+  };
+
+  /// The bearer token, re-read when older than token_max_age or when `force`; "" without a
+  /// token file.
+  Result<std::string> token(bool force);
+  Result<Answer> get(const std::string& target, const std::string& bearer);
+
+  KubeletClientOptions options_;
+  KubeletUrl url_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  const Clock* clock_;
+  std::string token_;
+  std::optional<std::chrono::steady_clock::time_point> token_read_at_;
+};
+
+}  // namespace podnetstat::k8s

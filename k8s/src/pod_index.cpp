@@ -1,0 +1,479 @@
+// Building the pod index of one scan (the rules are in pod_index.h):
+//  1. From the scan: PID -> netns inode, netns name -> inode, the host namespace.
+//  2. Cgroups of socket owners and of processes outside the host namespace -> pod UID and
+//     container ID (a container ID alone, from a private cgroup namespace, is looked up in the
+//     metadata).
+//  3. READY sandboxes: alive when their pid, netns file or a container's pid is there; their
+//     namespace is the pod's. Kubelet pods in a live phase and cgroup-named pods are listed too.
+//  4. Namespaces no sandbox claimed: owned by the one pod their processes' cgroups name.
+//  5. PIDs and containers: namespace members, cgroup members, CRI pids that are alive.
+//  6. Sort (named pods by namespace/name, then uid-only pods) and index.
+
+#include "podnetstat/k8s/pod_index.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include "podnetstat/k8s/cgroup.h"
+
+namespace podnetstat::k8s {
+namespace {
+
+constexpr std::array<std::string_view, 2> kHostNetnsDirs = {"/var/run/netns", "/run/netns"};
+constexpr std::array<std::string_view, 2> kFinishedPhases = {"Succeeded", "Failed"};
+
+std::optional<std::uint64_t> inodeOf(const std::filesystem::path& path) {
+  struct stat st {};
+
+  if (::stat(path.c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+/// Work state of one pod while the index is built.
+struct Draft {
+  Pod pod;
+  bool listed = false;
+  std::set<std::int32_t> pids;
+  std::vector<std::set<std::int32_t>> container_pids;  // parallel to pod.containers
+
+  std::size_t container(const std::string& id) {
+    for (std::size_t i = 0; i < pod.containers.size(); ++i) {
+      if (pod.containers[i].id == id) {
+        return i;
+      }
+    }
+    PodContainer c;
+    c.id = id;
+    pod.containers.push_back(std::move(c));
+    container_pids.emplace_back();
+    return pod.containers.size() - 1;
+  }
+};
+
+Pod fromMeta(const PodMeta& meta) {
+  Pod pod;
+  pod.uid = meta.uid;
+  if (!meta.name.empty()) {
+    pod.namespace_name = meta.namespace_name;
+    pod.name = meta.name;
+  }
+  pod.host_network = meta.host_network;
+  pod.ips = meta.ips;
+  pod.labels = meta.labels;
+  pod.owners = meta.owners;
+  pod.static_pod = meta.static_pod;
+  pod.phase = meta.phase;
+  pod.qos_class = meta.qos_class;
+  pod.sandbox_id = meta.sandbox_id;
+  pod.sources = meta.sources;
+  for (const ContainerMeta& c : meta.containers) {
+    pod.containers.push_back(
+        PodContainer{c.id,
+                     c.name.empty() ? std::nullopt : std::optional<std::string>(c.name),
+                     c.kind,
+                     c.ports,
+                     {}});
+  }
+  return pod;
+}
+
+struct CgroupPlace {
+  std::string uid;
+  std::string container_id;  // "" for pod-level processes and the sandbox
+};
+
+}  // namespace
+
+// ---- NodeFiles ----
+
+NodeFiles::NodeFiles(scanner::Roots roots) : roots_(std::move(roots)) {}
+
+std::optional<std::string> NodeFiles::readCgroup(std::int32_t pid) const {
+  std::ifstream in(roots_.proc / std::to_string(pid) / "cgroup", std::ios::binary);
+  if (!in) {
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+std::optional<std::uint64_t> NodeFiles::netnsInodeOfPid(std::int32_t pid) const {
+  if (pid <= 0) {
+    return std::nullopt;
+  }
+  return inodeOf(roots_.proc / std::to_string(pid) / "ns" / "net");
+}
+
+std::optional<std::uint64_t> NodeFiles::netnsInodeOfPath(const std::string& host_path) const {
+  const std::filesystem::path path(host_path);
+  const std::string parent = path.parent_path().string();
+  for (const std::string_view dir : kHostNetnsDirs) {
+    if (parent == dir) {
+      return inodeOf(roots_.netns_dir / path.filename());
+    }
+  }
+  // "/proc/<pid>/ns/net"
+  auto it = path.begin();
+  if (path.is_absolute() && ++it != path.end() && *it == "proc") {
+    const std::filesystem::path rest = path.lexically_relative("/proc");
+    return inodeOf(roots_.proc / rest);
+  }
+  return inodeOf(path);
+}
+
+// ---- PodIndex ----
+
+PodIndex PodIndex::build(const scanner::ScanResult& scan,
+                         const PodMetadata& metadata,
+                         const NodeFiles& node) {
+  PodIndex index;
+
+  // 1. What the scan knows.
+  std::optional<std::uint64_t> host_inode;
+  std::unordered_map<std::int32_t, std::uint64_t> netns_of_pid;
+  std::unordered_map<std::string, std::uint64_t> netns_of_name;
+  for (const scanner::NetNamespace& ns : scan.namespaces) {
+    if (ns.is_host) {
+      host_inode = ns.inode;
+    }
+    for (const std::int32_t pid : ns.pids) {
+      netns_of_pid.emplace(pid, ns.inode);
+    }
+    for (const std::string& name : ns.names) {
+      netns_of_name.emplace(name, ns.inode);
+    }
+  }
+  const auto liveNetnsOfPid = [&](std::int32_t pid) -> std::optional<std::uint64_t> {
+    if (pid <= 0) {
+      return std::nullopt;
+    }
+    const auto it = netns_of_pid.find(pid);
+    return it != netns_of_pid.end() ? std::optional(it->second) : node.netnsInodeOfPid(pid);
+  };
+  const auto netnsOfPath = [&](const std::string& path) -> std::optional<std::uint64_t> {
+    const auto it = netns_of_name.find(std::filesystem::path(path).filename().string());
+    return it != netns_of_name.end() ? std::optional(it->second) : node.netnsInodeOfPath(path);
+  };
+  const auto isHost = [&](std::uint64_t inode) {
+    return host_inode && *host_inode == inode;
+  };
+
+  // 2. Cgroups of the processes that matter.
+  std::set<std::int32_t> wanted;
+  for (const scanner::Process& p : scan.processes) {
+    wanted.insert(p.pid);
+  }
+  for (const scanner::NetNamespace& ns : scan.namespaces) {
+    if (!ns.is_host) {
+      wanted.insert(ns.pids.begin(), ns.pids.end());
+    }
+  }
+  std::unordered_map<std::string, std::string> uid_of_sandbox;
+  for (const PodMeta& meta : metadata.pods) {
+    if (!meta.sandbox_id.empty()) {
+      uid_of_sandbox.emplace(meta.sandbox_id, meta.uid);
+    }
+  }
+  std::unordered_map<std::int32_t, CgroupPlace> cgroup_of;
+  for (const std::int32_t pid : wanted) {
+    const auto content = node.readCgroup(pid);
+    if (!content) {
+      ++index.stats_.cgroups_missing;
+      continue;
+    }
+    ++index.stats_.cgroups_read;
+    auto identity = parseProcCgroup(*content);
+    if (!identity) {
+      continue;
+    }
+    CgroupPlace place{std::move(identity->pod_uid), std::move(identity->container_id)};
+    if (place.uid.empty() && !place.container_id.empty()) {
+      if (const auto ref = metadata.findContainer(place.container_id)) {
+        place.uid = ref->pod->uid;
+      } else if (const auto s = uid_of_sandbox.find(place.container_id);
+                 s != uid_of_sandbox.end()) {
+        place.uid = s->second;
+      }
+    }
+    if (!place.uid.empty()) {
+      ++index.stats_.pod_processes;
+      cgroup_of.emplace(pid, std::move(place));
+    }
+  }
+
+  // 3. Pods from the metadata and the cgroups.
+  std::vector<Draft> drafts;
+  std::unordered_map<std::string, std::size_t> draft_of_uid;
+  const auto draftFor = [&](const std::string& uid) -> Draft& {
+    auto [it, inserted] = draft_of_uid.try_emplace(uid, drafts.size());
+    if (inserted) {
+      Draft d;
+      if (const PodMeta* meta = metadata.find(uid)) {
+        d.pod = fromMeta(*meta);
+      } else {
+        d.pod.uid = uid;
+        ++index.stats_.unknown_pods;
+      }
+      d.container_pids.resize(d.pod.containers.size());
+      drafts.push_back(std::move(d));
+    }
+    return drafts[it->second];
+  };
+  std::unordered_map<std::uint64_t, std::size_t> draft_of_netns;
+  const auto claim = [&](std::uint64_t inode, std::size_t draft) {
+    if (isHost(inode) || drafts[draft].pod.host_network || drafts[draft].pod.netns_inode) {
+      return;
+    }
+    if (draft_of_netns.try_emplace(inode, draft).second) {
+      drafts[draft].pod.netns_inode = inode;
+    }
+  };
+
+  for (const PodMeta& meta : metadata.pods) {
+    if (!meta.sandbox_id.empty()) {
+      bool alive = false;
+      std::optional<std::uint64_t> netns;
+      if (const auto inode = liveNetnsOfPid(meta.sandbox_pid)) {
+        alive = true;
+        netns = inode;
+      }
+      if (!netns && !meta.host_network && !meta.netns_path.empty()) {
+        if (const auto inode = netnsOfPath(meta.netns_path)) {
+          alive = true;
+          netns = inode;
+        }
+      }
+      for (const ContainerMeta& c : meta.containers) {
+        if (alive && (netns || meta.host_network)) {
+          break;
+        }
+        if (const auto inode = liveNetnsOfPid(c.pid)) {
+          alive = true;
+          netns = netns ? netns : inode;
+        }
+      }
+      if (alive) {
+        Draft& d = draftFor(meta.uid);
+        d.listed = true;
+        if (netns) {
+          claim(*netns, draft_of_uid.at(meta.uid));
+        }
+      } else {
+        ++index.stats_.dead_sandboxes;
+      }
+    }
+    if ((meta.sources & kSourceKubelet) != 0 &&
+        std::ranges::find(kFinishedPhases, meta.phase) == kFinishedPhases.end()) {
+      draftFor(meta.uid).listed = true;
+    }
+  }
+  for (const auto& [pid, place] : cgroup_of) {
+    Draft& d = draftFor(place.uid);
+    d.listed = true;
+    d.pod.sources |= kSourceCgroup;
+  }
+
+  // 4. Namespaces no sandbox claimed: the one pod their processes' cgroups name.
+  for (const scanner::NetNamespace& ns : scan.namespaces) {
+    if (ns.is_host || draft_of_netns.contains(ns.inode)) {
+      continue;
+    }
+    std::optional<std::string> uid;
+    bool single = true;
+    for (const std::int32_t pid : ns.pids) {
+      const auto it = cgroup_of.find(pid);
+      if (it == cgroup_of.end()) {
+        continue;
+      }
+      if (uid && *uid != it->second.uid) {
+        single = false;
+        break;
+      }
+      uid = it->second.uid;
+    }
+    if (uid && single) {
+      claim(ns.inode, draft_of_uid.at(*uid));
+    }
+  }
+
+  // 5. PIDs and containers.
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    Draft& d = drafts[i];
+    if (!d.pod.netns_inode) {
+      continue;
+    }
+    for (const scanner::NetNamespace& ns : scan.namespaces) {
+      if (ns.inode == *d.pod.netns_inode) {
+        for (const std::int32_t pid : ns.pids) {
+          d.pids.insert(pid);
+          index.by_pid_.emplace(pid, PidEntry{static_cast<std::uint32_t>(i), -1, false});
+        }
+      }
+    }
+  }
+  for (const auto& [pid, place] : cgroup_of) {
+    const std::size_t i = draft_of_uid.at(place.uid);
+    Draft& d = drafts[i];
+    d.pids.insert(pid);
+    std::int32_t container = -1;
+    if (!place.container_id.empty() && place.container_id != d.pod.sandbox_id) {
+      const std::size_t c = d.container(place.container_id);
+      d.container_pids.resize(d.pod.containers.size());
+      d.container_pids[c].insert(pid);
+      container = static_cast<std::int32_t>(c);
+    }
+    index.by_pid_.insert_or_assign(pid, PidEntry{static_cast<std::uint32_t>(i), container, true});
+  }
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    Draft& d = drafts[i];
+    const PodMeta* meta = metadata.find(d.pod.uid);
+    if (meta == nullptr || !d.listed) {
+      continue;
+    }
+    if (liveNetnsOfPid(meta->sandbox_pid)) {
+      d.pids.insert(meta->sandbox_pid);
+      index.by_pid_.try_emplace(meta->sandbox_pid,
+                                PidEntry{static_cast<std::uint32_t>(i), -1, false});
+    }
+    for (const ContainerMeta& c : meta->containers) {
+      if (c.id.empty() || !liveNetnsOfPid(c.pid)) {
+        continue;
+      }
+      const std::size_t ci = d.container(c.id);
+      d.container_pids.resize(d.pod.containers.size());
+      d.container_pids[ci].insert(c.pid);
+      d.pids.insert(c.pid);
+      index.by_pid_.try_emplace(
+          c.pid, PidEntry{static_cast<std::uint32_t>(i), static_cast<std::int32_t>(ci), false});
+    }
+  }
+
+  // 6. Keep the listed pods, sorted; remap the maps to the final order.
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    if (drafts[i].listed) {
+      order.push_back(i);
+    }
+  }
+  const auto key = [&](std::size_t i) {
+    const Pod& p = drafts[i].pod;
+    return std::make_tuple(!p.name.has_value(), p.namespace_name.value_or(""), p.name.value_or(""),
+                           std::cref(p.uid));
+  };
+  std::ranges::sort(order, [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  std::vector<std::int64_t> final_of(drafts.size(), -1);
+  for (std::size_t n = 0; n < order.size(); ++n) {
+    Draft& d = drafts[order[n]];
+    final_of[order[n]] = static_cast<std::int64_t>(n);
+    d.pod.pids.assign(d.pids.begin(), d.pids.end());
+    for (std::size_t c = 0; c < d.pod.containers.size(); ++c) {
+      if (c < d.container_pids.size()) {
+        d.pod.containers[c].pids.assign(d.container_pids[c].begin(), d.container_pids[c].end());
+      }
+    }
+    index.by_uid_.emplace(d.pod.uid, static_cast<std::uint32_t>(n));
+    index.pods_.push_back(std::move(d.pod));
+  }
+  for (const auto& [inode, draft] : draft_of_netns) {
+    if (final_of[draft] >= 0) {
+      index.by_netns_.emplace(inode, static_cast<std::uint32_t>(final_of[draft]));
+    }
+  }
+  for (auto it = index.by_pid_.begin(); it != index.by_pid_.end();) {
+    const std::int64_t n = final_of[it->second.pod];
+    if (n < 0) {
+      it = index.by_pid_.erase(it);
+    } else {
+      it->second.pod = static_cast<std::uint32_t>(n);
+      ++it;
+    }
+  }
+  return index;
+}
+
+SocketPod PodIndex::at(const PidEntry& e) const {
+  const Pod& pod = pods_[e.pod];
+  return SocketPod{
+      &pod, e.container >= 0 ? &pod.containers[static_cast<std::size_t>(e.container)] : nullptr};
+}
+
+const Pod* PodIndex::byUid(std::string_view uid) const {
+  auto it = by_uid_.find(std::string(uid));
+  if (it == by_uid_.end()) {
+    if (auto normal = normalizePodUid(uid); normal && *normal != uid) {
+      it = by_uid_.find(*normal);
+    }
+  }
+  return it == by_uid_.end() ? nullptr : &pods_[it->second];
+}
+
+const Pod* PodIndex::byName(std::string_view namespace_name, std::string_view name) const {
+  for (const Pod& pod : pods_) {
+    if (pod.namespace_name == namespace_name && pod.name == name) {
+      return &pod;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<const Pod*> PodIndex::inNamespace(std::string_view namespace_name) const {
+  std::vector<const Pod*> out;
+  for (const Pod& pod : pods_) {
+    if (pod.namespace_name == namespace_name) {
+      out.push_back(&pod);
+    }
+  }
+  return out;
+}
+
+const Pod* PodIndex::ofNetns(std::uint64_t inode) const {
+  const auto it = by_netns_.find(inode);
+  return it == by_netns_.end() ? nullptr : &pods_[it->second];
+}
+
+std::optional<SocketPod> PodIndex::ofPid(std::int32_t pid) const {
+  const auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) {
+    return std::nullopt;
+  }
+  return at(it->second);
+}
+
+std::optional<SocketPod> PodIndex::ofSocket(const scanner::Socket& socket,
+                                            const scanner::ScanResult& scan) const {
+  const auto owners = scan.owners(socket);
+  if (socket.netns_index < scan.namespaces.size()) {
+    const auto ns = by_netns_.find(scan.namespaces[socket.netns_index].inode);
+    if (ns != by_netns_.end()) {
+      for (const std::uint32_t owner : owners) {
+        const auto it = by_pid_.find(scan.processes[owner].pid);
+        if (it != by_pid_.end() && it->second.by_cgroup && it->second.pod == ns->second &&
+            it->second.container >= 0) {
+          return at(it->second);
+        }
+      }
+      return SocketPod{&pods_[ns->second], nullptr};
+    }
+  }
+  for (const std::uint32_t owner : owners) {
+    const auto it = by_pid_.find(scan.processes[owner].pid);
+    if (it != by_pid_.end() && it->second.by_cgroup) {
+      return at(it->second);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace podnetstat::k8s
