@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages podnetstat needs to build and test. Idempotent, and fast when
-# everything is there already (no apt-get at all then). Run as root.
+# Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart and
+# --image, what the chart test and the image check need). Idempotent, and fast when everything
+# is there already (no apt-get at all then). Run as root.
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,30 @@ packages=(
   # the real container runtime of the end-to-end tests
   containerd runc containernetworking-plugins
 )
+
+# Optional groups: --chart (scripts/chart-test.sh), --image (scripts/image-check.sh).
+chart_packages=(
+  # tests/chart/render: Go's text/template + sprig + Helm's YAML and JSON-schema libraries
+  golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
+  golang-github-xeipuuv-gojsonschema-dev
+)
+image_packages=(
+  # podman with runc (crun 1.8 refuses hybrid cgroup layouts), CNI plugins, mmdebstrap
+  podman runc containernetworking-plugins iptables mmdebstrap
+)
+for arg in "$@"; do
+  case "$arg" in
+    --chart)
+      packages+=("${chart_packages[@]}")
+      command -v npm >/dev/null || packages+=(nodejs npm)
+      ;;
+    --image) packages+=("${image_packages[@]}") ;;
+    *)
+      echo "install-deps: unknown option '$arg' (--chart, --image)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

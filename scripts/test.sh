@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 werror=OFF
 [ "${CI:-}" = true ] && werror=ON
+bash scripts/install-deps.sh --chart   # the suite includes the Helm chart test
 bash scripts/build.sh -DPODNETSTAT_WERROR="$werror"
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 600 "$@"

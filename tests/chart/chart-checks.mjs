@@ -1,0 +1,264 @@
+// Rendering the chart and the checks that every rendering must pass. The renderer is
+// tests/chart/render (built by scripts/chart-test.sh, path in $CHART_RENDER).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { validateObject } from "./k8s-validate.mjs";
+
+export const here = dirname(fileURLToPath(import.meta.url));
+export const chartDir = join(here, "..", "..", "charts", "podnetstat");
+
+/** Flags of `podnetstat serve` (DESIGN.md "CLI"); the chart passes no other. */
+export const serveFlags = new Set([
+  "listen", "health-listen", "refresh", "proc-root", "netns-dir", "cgroup-root", "cri-endpoint",
+  "kubelet-url", "kubelet-ca", "kubelet-insecure-skip-verify", "kubelet-token-file", "node-name",
+  "max-connections", "log-format", "log-level", "backend",
+]);
+
+function renderer() {
+  const bin = process.env.CHART_RENDER;
+  if (!bin) throw new Error("CHART_RENDER is not set: run the tests through scripts/chart-test.sh");
+  return bin;
+}
+
+function renderArgs({ values = [], kubeVersion, release = "podnetstat", namespace = "monitoring", output = "json" } = {}) {
+  const args = ["--output", output, "--release", release, "--namespace", namespace];
+  if (kubeVersion) args.push("--kube-version", kubeVersion);
+  for (const f of values) args.push("-f", f);
+  return args;
+}
+
+/**
+ * Renders the chart (--output json) and returns {manifests, notes, values}; throws with the
+ * renderer's error when rendering fails.
+ */
+export function render(options = {}) {
+  const dir = options.chartDir ?? chartDir;
+  try {
+    const out = execFileSync(renderer(), [...renderArgs(options), dir], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return JSON.parse(out);
+  } catch (e) {
+    if (e.stderr !== undefined) throw new Error(`chart-render failed: ${e.stderr || e.message}`);
+    throw e;
+  }
+}
+
+/** Renders and expects a failure; returns the renderer's error text. */
+export function renderError(options = {}) {
+  try {
+    render(options);
+  } catch (e) {
+    return e.message;
+  }
+  throw new assert.AssertionError({ message: "rendering was expected to fail but succeeded" });
+}
+
+/** The coalesced values (chart defaults + files), neither validated nor rendered. */
+export function coalescedValues(options = {}) {
+  const out = execFileSync(renderer(), [...renderArgs({ ...options, output: "values" }), options.chartDir ?? chartDir], {
+    encoding: "utf8",
+  });
+  return JSON.parse(out);
+}
+
+export function objectsOf(result, kind) {
+  return result.manifests.filter((m) => m.kind === kind).map((m) => m.object);
+}
+
+export function only(result, kind) {
+  const list = objectsOf(result, kind);
+  assert.equal(list.length, 1, `exactly one ${kind} expected, found ${list.length}`);
+  return list[0];
+}
+
+export function agentContainer(ds) {
+  const containers = ds.spec.template.spec.containers;
+  const c = containers.find((x) => x.name === "podnetstat");
+  assert.ok(c, "the DaemonSet has a container named podnetstat");
+  return c;
+}
+
+/** `serve --a=b --c` → Map{a: "b", c: true}; repeated flags keep the last value. */
+export function parseArgs(args) {
+  assert.equal(args[0], "serve", "the container runs `podnetstat serve`");
+  const flags = new Map();
+  for (const arg of args.slice(1)) {
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    assert.ok(m, `argument ${JSON.stringify(arg)} is a --flag or --flag=value`);
+    flags.set(m[1], m[2] ?? true);
+  }
+  return flags;
+}
+
+function volumeFor(ds, mount) {
+  return ds.spec.template.spec.volumes.find((v) => v.name === mount.name);
+}
+
+export function mountAt(ds, path) {
+  const c = agentContainer(ds);
+  const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === path);
+  return mount ? { mount, volume: volumeFor(ds, mount) } : null;
+}
+
+/**
+ * What must hold for every set of values: valid objects, the security settings, RBAC no wider
+ * than designed, probes on the health port, the netns mount, the downward API env.
+ */
+export async function checkInvariants(result) {
+  assert.ok(result.manifests.length > 0, "the chart renders objects");
+  const problems = [];
+  for (const m of result.manifests) {
+    for (const e of await validateObject(m.object)) problems.push(`${m.source}: ${e}`);
+  }
+  assert.deepEqual(problems, [], "every rendered object is a valid Kubernetes object");
+
+  const ds = only(result, "DaemonSet");
+  const pod = ds.spec.template.spec;
+  assert.equal(pod.hostPID, true, "hostPID: true");
+  assert.notEqual(pod.hostNetwork, true, "never hostNetwork");
+  assert.equal(ds.spec.updateStrategy?.type, "RollingUpdate", "RollingUpdate");
+  assert.ok(ds.spec.updateStrategy.rollingUpdate?.maxUnavailable !== undefined, "maxUnavailable is set");
+  assert.equal(pod.securityContext?.seccompProfile?.type, "RuntimeDefault", "pod seccomp RuntimeDefault");
+  assert.equal(pod.automountServiceAccountToken, true, "the token is mounted (kubelet auth)");
+
+  const c = agentContainer(ds);
+  const sc = c.securityContext ?? {};
+  assert.deepEqual(sc.capabilities?.drop, ["ALL"], "drop ALL capabilities");
+  const added = sc.capabilities?.add ?? [];
+  const flags = parseArgs(c.args);
+  const expectedCaps = ["SYS_PTRACE", "DAC_READ_SEARCH", ...(flags.get("backend") === "netlink" ? ["SYS_ADMIN"] : [])];
+  assert.deepEqual([...added].sort(), [...expectedCaps].sort(), "capabilities added: exactly these");
+  assert.equal(sc.readOnlyRootFilesystem, true, "readOnlyRootFilesystem");
+  assert.equal(sc.allowPrivilegeEscalation, false, "allowPrivilegeEscalation false");
+  assert.notEqual(sc.privileged, true, "not privileged");
+  assert.equal(sc.seccompProfile?.type, "RuntimeDefault", "container seccomp RuntimeDefault");
+
+  for (const required of ["listen", "health-listen", "refresh", "proc-root", "netns-dir", "cri-endpoint", "kubelet-url", "log-format", "log-level", "backend"]) {
+    assert.ok(flags.has(required), `--${required} is passed`);
+  }
+  assert.ok(!(flags.has("kubelet-ca") && flags.has("kubelet-insecure-skip-verify")), "a kubelet CA or insecure, not both");
+  if (flags.get("kubelet-url") === "none") {
+    for (const f of ["kubelet-ca", "kubelet-insecure-skip-verify", "kubelet-token-file"]) assert.ok(!flags.has(f), `no --${f} without a kubelet`);
+  }
+  const [, healthPort] = /:(\d+)$/.exec(flags.get("health-listen")) ?? [];
+  const [, apiPort] = /:(\d+)$/.exec(flags.get("listen")) ?? [];
+  const ports = Object.fromEntries((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+  assert.equal(String(ports.health), healthPort, "the health port is the --health-listen port");
+  assert.equal(String(ports.api), apiPort, "the api port is the --listen port");
+  assert.deepEqual(c.livenessProbe?.httpGet, { path: "/healthz", port: "health" }, "liveness: /healthz on the health port");
+  assert.deepEqual(c.readinessProbe?.httpGet, { path: "/readyz", port: "health" }, "readiness: /readyz on the health port");
+
+  const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+  assert.deepEqual(env.NODE_NAME?.valueFrom, { fieldRef: { fieldPath: "spec.nodeName" } }, "NODE_NAME from the downward API");
+  assert.deepEqual(env.HOST_IP?.valueFrom, { fieldRef: { fieldPath: "status.hostIP" } }, "HOST_IP from the downward API");
+
+  const netns = mountAt(ds, flags.get("netns-dir"));
+  assert.ok(netns, "the netns dir is mounted where --netns-dir points");
+  assert.equal(netns.mount.mountPropagation, "HostToContainer", "netns mount propagation HostToContainer");
+  assert.equal(netns.mount.readOnly, true, "netns mount read-only");
+  assert.equal(netns.volume?.hostPath?.path, flags.get("netns-dir"), "netns from the same host path");
+
+  for (const m of c.volumeMounts ?? []) {
+    if (volumeFor(ds, m)?.hostPath) assert.equal(m.readOnly, true, `host path ${m.mountPath} is mounted read-only`);
+  }
+  const cri = flags.get("cri-endpoint");
+  if (cri.startsWith("unix://")) {
+    const sock = mountAt(ds, cri.slice("unix://".length));
+    assert.ok(sock, "the CRI socket named by --cri-endpoint is mounted");
+    assert.equal(sock.volume?.hostPath?.type, "Socket", "the CRI socket volume is a Socket");
+  }
+
+  for (const role of objectsOf(result, "ClusterRole")) {
+    for (const rule of role.rules) {
+      assert.deepEqual(rule.apiGroups, [""], "core API group only");
+      assert.deepEqual(rule.verbs, ["get"], "get only");
+      for (const r of rule.resources) assert.ok(["nodes/pods", "nodes/proxy"].includes(r), `no rights on ${r}`);
+    }
+  }
+  const selector = /kubectl -n \S+ get pods -l (\S+) /.exec(result.notes)?.[1];
+  assert.ok(selector, "NOTES names the agent pods by label");
+  for (const pair of selector.split(",")) {
+    const [key, value] = pair.split("=");
+    assert.equal(ds.spec.template.metadata.labels[key], value, `NOTES selector ${pair} matches the agent pods`);
+  }
+  for (const kind of ["Role", "RoleBinding", "Secret", "Service", "ConfigMap"]) {
+    assert.equal(objectsOf(result, kind).length, 0, `no ${kind} by default`);
+  }
+  for (const binding of objectsOf(result, "ClusterRoleBinding")) {
+    const role = only(result, "ClusterRole");
+    assert.equal(binding.roleRef.kind, "ClusterRole");
+    assert.equal(binding.roleRef.name, role.metadata.name, "the binding binds the chart's ClusterRole");
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: pod.serviceAccountName, namespace: ds.metadata.namespace }],
+      "the binding's subject is the DaemonSet's service account");
+  }
+}
+
+/** The exact objects and settings of a default install (release podnetstat in monitoring). */
+export async function checkDefaults(result, { release = "podnetstat", namespace = "monitoring" } = {}) {
+  await checkInvariants(result);
+  const kinds = result.manifests.map((m) => m.kind);
+  assert.deepEqual(kinds, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"], "the objects, in install order");
+
+  const ds = only(result, "DaemonSet");
+  const pod = ds.spec.template.spec;
+  const c = agentContainer(ds);
+  assert.equal(ds.metadata.namespace, namespace);
+  assert.deepEqual(pod.tolerations, [{ operator: "Exists" }], "tolerates every taint");
+  assert.deepEqual(pod.nodeSelector, { "kubernetes.io/os": "linux" });
+  assert.equal(pod.affinity, undefined);
+  assert.equal(pod.priorityClassName, undefined);
+  assert.equal(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 1);
+  assert.equal(c.image, "podnetstat:0.1.0", "image defaults to the chart's appVersion");
+  assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+
+  const sa = only(result, "ServiceAccount");
+  assert.equal(pod.serviceAccountName, sa.metadata.name);
+  assert.equal(sa.metadata.namespace, namespace);
+
+  assert.deepEqual(c.args, [
+    "serve",
+    "--listen=127.0.0.1:9180",
+    "--health-listen=0.0.0.0:9181",
+    "--refresh=5s",
+    "--proc-root=/proc",
+    "--netns-dir=/var/run/netns",
+    "--cri-endpoint=unix:///run/containerd/containerd.sock",
+    "--kubelet-url=auto",
+    "--kubelet-ca=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    "--kubelet-token-file=/var/run/secrets/kubernetes.io/serviceaccount/token",
+    "--log-format=json",
+    "--log-level=info",
+    "--backend=auto",
+  ]);
+  for (const flag of parseArgs(c.args).keys()) assert.ok(serveFlags.has(flag), `--${flag} is a serve flag`);
+  assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"], add: ["SYS_PTRACE", "DAC_READ_SEARCH"] });
+  assert.deepEqual(c.securityContext.appArmorProfile, { type: "Unconfined" }, "AppArmor unconfined (1.30+ field)");
+  assert.equal(c.securityContext.runAsUser, 0, "root (capabilities of a non-root user would not be effective)");
+
+  assert.deepEqual(c.volumeMounts, [
+    { name: "netns", mountPath: "/var/run/netns", readOnly: true, mountPropagation: "HostToContainer" },
+    { name: "cri-socket", mountPath: "/run/containerd/containerd.sock", readOnly: true },
+    { name: "pod-logs", mountPath: "/var/log/pods", readOnly: true },
+  ]);
+  assert.deepEqual(pod.volumes, [
+    { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
+    { name: "cri-socket", hostPath: { path: "/run/containerd/containerd.sock", type: "Socket" } },
+    { name: "pod-logs", hostPath: { path: "/var/log/pods", type: "Directory" } },
+  ]);
+
+  const role = only(result, "ClusterRole");
+  assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] }], "RBAC: nodes/pods get, nothing else");
+
+  const fullname = ds.metadata.name;
+  assert.equal(fullname, release.includes("podnetstat") ? release : `${release}-podnetstat`);
+  const notes = result.notes;
+  assert.match(notes, new RegExp(`AGENT=\\$\\(kubectl -n ${namespace} get pods -l app\\.kubernetes\\.io/name=podnetstat,app\\.kubernetes\\.io/instance=${release} --field-selector spec\\.nodeName=\\$NODE -o name\\)`));
+  assert.ok(notes.includes(`  kubectl -n ${namespace} port-forward $AGENT 9180:9180 &\n`), "NOTES: the port-forward line");
+  assert.ok(notes.includes("  curl -s http://127.0.0.1:9180/api/v1/namespaces/default/pods/web-0/sockets\n"), "NOTES: the curl line");
+  assert.ok(!notes.includes("WARNING"), "no warning for the defaults");
+}
