@@ -1,0 +1,80 @@
+#pragma once
+
+// The agent behind `podnetstat serve`, as an object: the background scans, the snapshot store,
+// the API handler and the HTTP server (plus the data-free health listener), started and stopped
+// together. serve_command.cpp turns flags into ApiServerOptions; tests run it in-process.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "podnetstat/agent/http_server.h"
+#include "podnetstat/agent/metrics.h"
+#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/scanner/result.h"
+#include "podnetstat/scanner/scan.h"
+
+namespace podnetstat::agent {
+
+/// Parses a duration such as "200ms", "5s", "1m", "1m30s", "1.5s" (units ms, s, m, h; a unit is
+/// required). Must be positive.
+Result<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+struct ApiServerOptions {
+  ListenAddress listen{"127.0.0.1", 9180};
+  /// Serves only /healthz and /readyz (kubelet probes dial the pod IP).
+  std::optional<ListenAddress> health_listen;
+  std::chrono::milliseconds refresh{5000};
+  scanner::Roots roots;
+  std::string node_name;
+  HttpServerOptions http;
+  /// Worker threads of the scanner (0: its default).
+  unsigned scan_threads = 0;
+  /// The scan to run; empty = scanner::Scanner over `roots`, every namespace, with processes.
+  ScanFunction scan;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiServerOptions options);
+  /// Stops (without grace) if still running; waits for a scan in progress.
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  /// Binds the listeners, starts the HTTP threads and the scans. An error when a listener cannot
+  /// be bound.
+  [[nodiscard]] Result<Ok> start();
+
+  /// The bound API port (after start()).
+  std::uint16_t port() const { return port_; }
+
+  /// The bound health port, when there is a health listener.
+  std::optional<std::uint16_t> healthPort() const { return health_port_; }
+
+  /// Stops accepting, finishes requests in progress and stops the scans, all within `grace`.
+  /// False when a scan was still running at the end (the caller may exit regardless).
+  bool stop(std::chrono::milliseconds grace);
+
+  const SnapshotStore& store() const { return store_; }
+
+  const ScanMetrics& metrics() const { return metrics_; }
+
+  HttpServerStats httpStats() const { return http_->stats(); }
+
+ private:
+  ApiServerOptions options_;
+  std::unique_ptr<scanner::Scanner> scanner_;
+  SnapshotStore store_;
+  ScanMetrics metrics_;
+  std::unique_ptr<SnapshotRefresher> refresher_;
+  std::unique_ptr<HttpServer> http_;
+  std::uint16_t port_ = 0;
+  std::optional<std::uint16_t> health_port_;
+  bool stopped_ = false;
+};
+
+}  // namespace podnetstat::agent

@@ -1,0 +1,46 @@
+#pragma once
+
+// What the HTTP handler sees and returns. The handler is a plain function Request -> Response;
+// the Beast session code around it (http_server.h) owns sockets, timeouts, limits, keep-alive
+// and shutdown, and strips the body of answers to HEAD.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace podnetstat::agent {
+
+/// A request as the handler sees it. Requests with a body never reach the handler (413).
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD", ... as sent
+  std::string target;  // origin-form: path and optional "?query", still percent-encoded
+};
+
+/// A body produced piece by piece while it is being sent, so that a large answer never exists
+/// in memory whole. Called from one thread at a time (the connection's strand).
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+
+  /// Appends the next piece of the body (about 16 KiB, to keep memory per client small) to `out`.
+  /// Returns false once the body is complete (the last call may still append). May throw: the
+  /// connection is then closed.
+  virtual bool next(std::string& out) = 0;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra fields (Allow, Retry-After)
+  /// The whole body, unless `stream` is set.
+  std::string body;
+  /// When set, the body is this stream (sent with chunked transfer encoding) and `body` is unused.
+  std::shared_ptr<BodyStream> stream;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+}  // namespace podnetstat::agent

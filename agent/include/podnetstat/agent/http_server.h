@@ -1,0 +1,94 @@
+#pragma once
+
+// An asynchronous HTTP/1.1 server (Boost.Beast) on a fixed pool of threads. It owns everything
+// around the handler: accepting, the connection cap, header and body limits, read/idle/write
+// timeouts, keep-alive, HEAD, streaming bodies and graceful shutdown. The handler itself is a
+// plain function HttpRequest -> HttpResponse (http_message.h).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "podnetstat/agent/http_message.h"
+#include "podnetstat/scanner/result.h"
+
+namespace podnetstat::agent {
+
+/// An address to listen on: an IP literal and a port (0 = any free port).
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+
+  /// "127.0.0.1:9180", "[::1]:9180".
+  std::string toString() const;
+};
+
+/// Parses "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every IPv4 interface). HOST must be an IP
+/// literal ("localhost" is accepted as 127.0.0.1).
+Result<ListenAddress> parseListenAddress(std::string_view text);
+
+struct HttpServerOptions {
+  /// Connections served at once. When full, an idle keep-alive connection is closed to make room;
+  /// with none idle the newcomer gets 503 and is closed.
+  std::size_t max_connections = 4096;
+  /// Request line plus header fields; larger requests get 431.
+  std::size_t header_limit = 8192;
+  /// From the first byte of a request to the end of its header (also: how long a new connection
+  /// may stay silent).
+  std::chrono::milliseconds read_timeout{10000};
+  /// How long a keep-alive connection may wait for its next request.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Sending one whole answer.
+  std::chrono::milliseconds write_timeout{60000};
+  /// Threads running the io_context; 0 = one per CPU (at most 4).
+  unsigned threads = 0;
+};
+
+/// Counters since start, for /metrics and tests.
+struct HttpServerStats {
+  std::uint64_t accepted = 0;  // connections admitted
+  std::uint64_t rejected = 0;  // connections answered 503 because the server was full
+  std::uint64_t evicted = 0;   // idle connections closed to make room
+  std::uint64_t requests = 0;  // requests answered
+  std::size_t open = 0;        // connections open now
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  /// Shuts down (without grace) if still running.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds `address` and listens; its requests go to `handler`, which may be called from any
+  /// pool thread concurrently. Call before start(). Returns the bound port (useful with port 0).
+  [[nodiscard]] Result<std::uint16_t> listen(const ListenAddress& address, HttpHandler handler);
+
+  /// Starts the threads. Raises the soft RLIMIT_NOFILE for max_connections if it must (lowering
+  /// max_connections, with a warning, when the hard limit is too low).
+  void start();
+
+  /// Stops accepting, closes idle connections, lets requests in progress finish (their answers
+  /// carry "Connection: close"), closes whatever is still open after `grace`, then joins the
+  /// threads. Idempotent; returns once every thread has stopped.
+  void shutdown(std::chrono::milliseconds grace);
+
+  HttpServerStats stats() const;
+
+  /// max_connections in force (after start() may have lowered it).
+  std::size_t maxConnections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Raises the soft RLIMIT_NOFILE to at least `wanted` (bounded by the hard limit). Returns the
+/// soft limit in force afterwards.
+std::size_t raiseFdLimit(std::size_t wanted);
+
+}  // namespace podnetstat::agent

@@ -1,0 +1,126 @@
+#include "podnetstat/agent/api_server.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "podnetstat/agent/api_handler.h"
+
+namespace podnetstat::agent {
+
+Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
+  const auto bad = [&](std::string_view why) -> Error {
+    return Error{"invalid duration '" + std::string(text) + "': " + std::string(why) +
+                 " (e.g. 200ms, 5s, 1m)"};
+  };
+  if (text.empty()) {
+    return bad("empty");
+  }
+  double total_ms = 0;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    double value = 0;
+    auto [ptr, ec] =
+        std::from_chars(rest.data(), rest.data() + rest.size(), value, std::chars_format::fixed);
+    if (ec != std::errc() || ptr == rest.data() || value < 0 || !std::isfinite(value)) {
+      return bad("expected a number");
+    }
+    rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()));
+    std::size_t unit_len = 0;
+    while (unit_len < rest.size() && rest[unit_len] >= 'a' && rest[unit_len] <= 'z') {
+      ++unit_len;
+    }
+    const std::string_view unit = rest.substr(0, unit_len);
+    rest.remove_prefix(unit_len);
+    if (unit == "ms") {
+      total_ms += value;
+    } else if (unit == "s") {
+      total_ms += value * 1000;
+    } else if (unit == "m") {
+      total_ms += value * 60'000;
+    } else if (unit == "h") {
+      total_ms += value * 3'600'000;
+    } else if (unit.empty()) {
+      return bad("missing unit");
+    } else {
+      return bad("unknown unit '" + std::string(unit) + "'");
+    }
+  }
+  constexpr double kMaxMs = 24.0 * 3'600'000;
+  if (total_ms < 1) {
+    return bad("must be at least 1ms");
+  }
+  if (total_ms > kMaxMs) {
+    return bad("must be at most 24h");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(total_ms)));
+}
+
+ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
+  if (!options_.scan) {
+    scanner_ = std::make_unique<scanner::Scanner>(options_.roots, options_.scan_threads);
+    options_.scan = [scanner = scanner_.get()]() {
+      scanner::ScanOptions scan_options;
+      scan_options.all_netns = true;
+      scan_options.pid = true;
+      return scanner->scan(scan_options);
+    };
+  }
+  refresher_ = std::make_unique<SnapshotRefresher>(options_.scan, options_.refresh,
+                                                   options_.node_name, store_, metrics_);
+  http_ = std::make_unique<HttpServer>(options_.http);
+}
+
+ApiServer::~ApiServer() {
+  if (!stopped_) {
+    http_->shutdown(std::chrono::milliseconds(0));
+  }
+  // refresher_ joins its thread before scanner_ goes away (declaration order).
+  refresher_.reset();
+}
+
+Result<Ok> ApiServer::start() {
+  NodeInfo node{options_.node_name, kernelRelease(), "procfs"};
+  HttpServer* http = http_.get();
+  auto stats = [http] {
+    return http->stats();
+  };
+  auto port = http_->listen(options_.listen, ApiHandler(store_, metrics_, node, stats, false));
+  if (!port) {
+    return port.error();
+  }
+  port_ = *port;
+  if (options_.health_listen) {
+    auto health =
+        http_->listen(*options_.health_listen, ApiHandler(store_, metrics_, node, stats, true));
+    if (!health) {
+      return health.error();
+    }
+    health_port_ = *health;
+  }
+  http_->start();
+  refresher_->start();
+  return Ok{};
+}
+
+bool ApiServer::stop(std::chrono::milliseconds grace) {
+  if (stopped_) {
+    return true;
+  }
+  stopped_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  // Ask the refresher first (it does not wait): a scan in progress finishes meanwhile.
+  const bool refresher_idle = refresher_->stop(std::chrono::milliseconds(0));
+  http_->shutdown(grace);
+  if (refresher_idle) {
+    return true;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return refresher_->stop(std::max(left, std::chrono::milliseconds(0)));
+}
+
+}  // namespace podnetstat::agent

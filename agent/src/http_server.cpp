@@ -1,0 +1,801 @@
+// The Beast session code around the handler.
+//
+// One connection = one Session on its own strand. Its life:
+//   1. wait for the first bytes of a request (read timeout for a new connection, idle timeout
+//      between keep-alive requests; while waiting after a request the connection is "idle" and
+//      may be evicted when the server is full);
+//   2. read the header (read timeout, header limit -> 431; a body -> 413; garbage -> 400);
+//   3. call the handler, write the answer (write timeout; streamed bodies go out chunked);
+//   4. keep-alive -> 1, else half-close, drain what the client still sends, close.
+// Shutdown: stop accepting, close sessions waiting in 1, let the others finish 2-4 with
+// "Connection: close", and close whatever is left when the grace period ends.
+
+#include "podnetstat/agent/http_server.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "podnetstat/agent/json_write.h"
+
+namespace podnetstat::agent {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kFirstReadSize = 4096;
+constexpr std::size_t kChunkReserve = 24 * 1024;  // a BodyStream piece (~16 KiB) and then some
+constexpr std::size_t kMaxRejecting = 256;        // 503 answers in flight; beyond: RST
+constexpr std::size_t kFdReserve = 256 + kMaxRejecting;  // files, scanner, rejected sockets
+constexpr auto kLingerTime = std::chrono::milliseconds(1000);
+constexpr std::size_t kLingerBytes = 1 << 20;
+constexpr auto kRejectTime = std::chrono::milliseconds(1000);
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+constexpr const char* kServerName = "podnetstat/" PODNETSTAT_VERSION;
+
+/// A Beast body whose writer pulls pieces from a BodyStream while the message is being sent.
+struct StreamBody {
+  using value_type = std::shared_ptr<BodyStream>;
+
+  class writer {  // NOLINT(readability-identifier-naming): Beast's concept name
+   public:
+    using const_buffers_type = net::const_buffer;
+
+    template <bool IsRequest, class Fields>
+    writer(const http::header<IsRequest, Fields>& /*header*/, const value_type& body)
+        : stream_(body) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      if (done_ || !stream_) {
+        return boost::none;
+      }
+      if (chunk_.capacity() < kChunkReserve) {
+        chunk_.reserve(kChunkReserve);  // one allocation for the life of the answer
+      }
+      chunk_.clear();
+      try {
+        bool more = true;
+        while (chunk_.empty() && more) {
+          more = stream_->next(chunk_);
+        }
+        done_ = !more;
+      } catch (const std::exception& e) {
+        spdlog::error("http: producing a response body failed: {}", e.what());
+        ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
+        return boost::none;
+      }
+      if (chunk_.empty()) {
+        return boost::none;
+      }
+      return {{const_buffers_type(chunk_.data(), chunk_.size()), !done_}};
+    }
+
+   private:
+    value_type stream_;
+    std::string chunk_;
+    bool done_ = false;
+  };
+};
+
+class Session;
+
+/// Shared by the server, its listeners and its sessions (which may outlive the server object by
+/// a little while the io_context is torn down).
+struct ServerState {
+  HttpServerOptions options;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> requests{0};
+
+  std::mutex mu;
+  std::condition_variable drained;
+  std::size_t open = 0;       // sessions alive
+  std::size_t rejecting = 0;  // 503 answers in flight
+  std::uint64_t next_id = 1;
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t evicted_count = 0;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
+  std::list<std::uint64_t> idle;  // oldest first
+  std::unordered_map<std::uint64_t, std::list<std::uint64_t>::iterator> idle_pos;
+  std::unordered_set<std::uint64_t> evicted;  // chosen for eviction, not yet closed
+
+  void removeIdleLocked(std::uint64_t id) {
+    auto it = idle_pos.find(id);
+    if (it != idle_pos.end()) {
+      idle.erase(it->second);
+      idle_pos.erase(it);
+    }
+  }
+
+  void markIdle(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    if (evicted.contains(id) || idle_pos.contains(id)) {
+      return;
+    }
+    idle.push_back(id);
+    idle_pos.emplace(id, std::prev(idle.end()));
+  }
+
+  /// The connection got bytes: it is no longer idle. False when it was chosen for eviction.
+  bool markBusy(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    if (evicted.erase(id) > 0) {
+      return false;
+    }
+    removeIdleLocked(id);
+    return true;
+  }
+
+  void onClosed(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    sessions.erase(id);
+    removeIdleLocked(id);
+    evicted.erase(id);
+    --open;
+    if (open == 0 && rejecting == 0) {
+      drained.notify_all();
+    }
+  }
+
+  void onRejectDone() {
+    std::lock_guard lock(mu);
+    --rejecting;
+    if (open == 0 && rejecting == 0) {
+      drained.notify_all();
+    }
+  }
+};
+
+bool isHttpParseError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+/// Builds the message for `response`; for HEAD only the header fields are sent.
+http::message_generator makeMessage(HttpResponse&& response,
+                                    bool head,
+                                    unsigned version,
+                                    bool keep_alive) {
+  const auto status = static_cast<http::status>(response.status);
+  auto fill = [&](auto& msg) {
+    msg.set(http::field::server, kServerName);
+    msg.set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) {
+      msg.set(name, value);
+    }
+  };
+  if (head) {
+    http::response<http::empty_body> msg{status, version};
+    fill(msg);
+    if (!response.stream) {
+      // The length the GET answer would have. A streamed answer's length is only known while
+      // it is produced, so its HEAD carries no framing field (RFC 9110 9.3.2 allows that).
+      msg.content_length(response.body.size());
+    }
+    msg.keep_alive(keep_alive);
+    return msg;
+  }
+  if (response.stream) {
+    http::response<StreamBody> msg{status, version};
+    fill(msg);
+    msg.body() = std::move(response.stream);
+    if (version >= 11) {
+      msg.chunked(true);
+      msg.keep_alive(keep_alive);
+    } else {
+      msg.keep_alive(false);  // HTTP/1.0 has no chunks: the end of the body is the end of the
+                              // connection
+    }
+    return msg;
+  }
+  http::response<http::string_body> msg{status, version};
+  fill(msg);
+  msg.body() = std::move(response.body);
+  msg.prepare_payload();
+  msg.keep_alive(keep_alive);
+  return msg;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket,
+          std::shared_ptr<ServerState> state,
+          std::shared_ptr<const HttpHandler> handler,
+          std::uint64_t id)
+      : stream_(std::move(socket)),
+        state_(std::move(state)),
+        handler_(std::move(handler)),
+        id_(id) {}
+
+  ~Session() { state_->onClosed(id_); }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->waitForRequest(); });
+  }
+
+  /// From any thread: close if waiting for a request (shutdown) or unconditionally (eviction,
+  /// end of the grace period).
+  void post(bool only_if_waiting) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), only_if_waiting] {
+      if (!only_if_waiting || self->waiting_) {
+        self->closeNow();
+      }
+    });
+  }
+
+ private:
+  const HttpServerOptions& options() const { return state_->options; }
+
+  void waitForRequest() {
+    if (state_->stopping) {
+      closeNow();
+      return;
+    }
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      readRequest();
+      return;
+    }
+    waiting_ = true;
+    if (served_) {
+      state_->markIdle(id_);
+    }
+    stream_.expires_after(served_ ? options().idle_timeout : options().read_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadSize),
+                            beast::bind_front_handler(&Session::onFirstBytes, shared_from_this()));
+  }
+
+  void onFirstBytes(beast::error_code ec, std::size_t n) {
+    waiting_ = false;
+    if (!state_->markBusy(id_) || ec) {
+      closeNow();
+      return;
+    }
+    buffer_.commit(n);
+    readRequest();
+  }
+
+  void readRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
+    stream_.expires_after(options().read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::onHeader, shared_from_this()));
+  }
+
+  void onHeader(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == http::error::header_limit) {
+      sendError(431,
+                "request header larger than " + std::to_string(options().header_limit) + " bytes");
+      return;
+    }
+    if (ec) {
+      if (isHttpParseError(ec)) {
+        sendError(400, "malformed request: " + ec.message());
+      } else {
+        closeNow();
+      }
+      return;
+    }
+    const auto& req = parser_->get();
+    const auto length = parser_->content_length();
+    if (parser_->chunked() || (length && *length > 0)) {
+      sendError(413, "request bodies are not accepted");
+      return;
+    }
+
+    HttpRequest request{std::string(req.method_string()), std::string(req.target())};
+    HttpResponse response;
+    try {
+      response = (*handler_)(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} {}: {}", request.method, request.target, e.what());
+      response = HttpResponse{};
+      response.status = 500;
+      response.body = errorJson(500, "internal error");
+    }
+    state_->requests.fetch_add(1, std::memory_order_relaxed);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("http: {} {} -> {}", request.method, request.target, response.status);
+    }
+    const bool keep_alive = req.keep_alive() && !state_->stopping;
+    const bool head = req.method() == http::verb::head;
+    write(makeMessage(std::move(response), head, req.version(), keep_alive));
+  }
+
+  void write(http::message_generator&& message) {
+    const bool keep_alive = message.keep_alive();
+    stream_.expires_after(options().write_timeout);
+    beast::async_write(
+        stream_, std::move(message),
+        beast::bind_front_handler(&Session::onWrite, shared_from_this(), keep_alive));
+  }
+
+  void onWrite(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec) {
+      closeNow();
+      return;
+    }
+    if (!keep_alive || state_->stopping) {
+      lingerClose();
+      return;
+    }
+    served_ = true;
+    parser_.reset();
+    waitForRequest();
+  }
+
+  /// Answers an unusable request and closes the connection.
+  void sendError(unsigned status, const std::string& message) {
+    HttpResponse response;
+    response.status = status;
+    response.body = errorJson(status, message);
+    const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    write(makeMessage(std::move(response), false, version, false));
+  }
+
+  /// Half-closes and reads what the client still sends (a body we refused, a pipelined request)
+  /// for a short while, so that closing does not reset the connection before it read our answer.
+  void lingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      closeNow();
+      return;
+    }
+    buffer_.clear();
+    stream_.expires_after(kLingerTime);
+    lingerRead();
+  }
+
+  void lingerRead() {
+    stream_.async_read_some(buffer_.prepare(kFirstReadSize),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > kLingerBytes) {
+                                self->closeNow();
+                                return;
+                              }
+                              self->lingerRead();
+                            });
+  }
+
+  void closeNow() {
+    waiting_ = false;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::shared_ptr<ServerState> state_;
+  std::shared_ptr<const HttpHandler> handler_;
+  std::uint64_t id_;
+  bool waiting_ = false;  // in step 1, waiting for the first bytes of a request
+  bool served_ = false;   // answered at least one request
+  std::size_t lingered_ = 0;
+};
+
+/// Answers 503 to a connection the server has no room for: reads its request header briefly
+/// (so that closing does not reset the connection under the client's feet), answers, closes.
+class Rejecter : public std::enable_shared_from_this<Rejecter> {
+ public:
+  Rejecter(tcp::socket&& socket, std::shared_ptr<ServerState> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {}
+
+  ~Rejecter() { state_->onRejectDone(); }
+
+  Rejecter(const Rejecter&) = delete;
+  Rejecter& operator=(const Rejecter&) = delete;
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->parser_.header_limit(static_cast<std::uint32_t>(self->state_->options.header_limit));
+      self->stream_.expires_after(kRejectTime);
+      http::async_read_header(self->stream_, self->buffer_, self->parser_,
+                              beast::bind_front_handler(&Rejecter::onHeader, self));
+    });
+  }
+
+ private:
+  void onHeader(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == beast::error::timeout) {
+      stream_.close();
+      return;
+    }
+    HttpResponse response;
+    response.status = 503;
+    response.headers.emplace_back("Retry-After", "1");
+    response.body = errorJson(503, "too many connections");
+    stream_.expires_after(kRejectTime);
+    beast::async_write(stream_, makeMessage(std::move(response), false, 11, false),
+                       [self = shared_from_this()](beast::error_code, std::size_t) {
+                         beast::error_code ignored;
+                         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                         self->stream_.close();
+                       });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::empty_body> parser_;
+  std::shared_ptr<ServerState> state_;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& ioc,
+           tcp::acceptor&& acceptor,
+           std::shared_ptr<const HttpHandler> handler,
+           std::shared_ptr<ServerState> state)
+      : ioc_(ioc),
+        acceptor_(std::move(acceptor)),
+        retry_timer_(acceptor_.get_executor()),
+        handler_(std::move(handler)),
+        state_(std::move(state)) {}
+
+  void start() {
+    net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->doAccept(); });
+  }
+
+  void stop() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+      self->retry_timer_.cancel();
+    });
+  }
+
+ private:
+  void doAccept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           beast::bind_front_handler(&Listener::onAccept, shared_from_this()));
+  }
+
+  void onAccept(beast::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open() || ec == net::error::operation_aborted) {
+      return;
+    }
+    if (ec) {
+      // EMFILE/ENFILE and friends: back off instead of spinning.
+      spdlog::warn("http: accept failed: {}", ec.message());
+      retry_timer_.expires_after(kAcceptRetryDelay);
+      retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (!wait_ec && self->acceptor_.is_open()) {
+          self->doAccept();
+        }
+      });
+      return;
+    }
+    if (state_->stopping) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    admit(std::move(socket));
+    doAccept();
+  }
+
+  void admit(tcp::socket&& socket) {
+    std::shared_ptr<Session> victim;
+    std::uint64_t id = 0;
+    bool reject = false;
+    bool drop = false;
+    {
+      std::lock_guard lock(state_->mu);
+      if (state_->open < state_->options.max_connections) {
+        id = state_->next_id++;
+      } else if (!state_->idle.empty()) {
+        const std::uint64_t victim_id = state_->idle.front();
+        state_->removeIdleLocked(victim_id);
+        state_->evicted.insert(victim_id);
+        ++state_->evicted_count;
+        if (auto it = state_->sessions.find(victim_id); it != state_->sessions.end()) {
+          victim = it->second.lock();
+        }
+        id = state_->next_id++;
+      } else if (state_->rejecting < kMaxRejecting) {
+        reject = true;
+        ++state_->rejecting;
+        ++state_->rejected;
+      } else {
+        drop = true;
+        ++state_->rejected;
+      }
+      if (id != 0) {
+        ++state_->open;
+        ++state_->accepted;
+      }
+    }
+    if (drop) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    if (reject) {
+      std::make_shared<Rejecter>(std::move(socket), state_)->start();
+      return;
+    }
+    if (victim) {
+      victim->post(false);
+    }
+    auto session = std::make_shared<Session>(std::move(socket), state_, handler_, id);
+    {
+      std::lock_guard lock(state_->mu);
+      state_->sessions.emplace(id, session);
+    }
+    session->start();
+  }
+
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  std::shared_ptr<const HttpHandler> handler_;
+  std::shared_ptr<ServerState> state_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  std::shared_ptr<ServerState> state = std::make_shared<ServerState>();
+  net::io_context ioc;
+  std::vector<std::shared_ptr<Listener>> listeners;
+  std::vector<std::thread> threads;
+  bool started = false;
+  bool stopped = false;
+
+  explicit Impl(unsigned concurrency) : ioc(static_cast<int>(concurrency)) {}
+};
+
+namespace {
+
+unsigned threadCount(unsigned wanted) {
+  if (wanted > 0) {
+    return wanted;
+  }
+  return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(threadCount(options.threads))) {
+  options.threads = threadCount(options.threads);
+  impl_->state->options = options;
+}
+
+HttpServer::~HttpServer() {
+  shutdown(std::chrono::milliseconds(0));
+}
+
+Result<std::uint16_t> HttpServer::listen(const ListenAddress& address, HttpHandler handler) {
+  beast::error_code ec;
+  const auto ip = net::ip::make_address(address.host, ec);
+  if (ec) {
+    return Error{"invalid listen address '" + address.host + "': " + ec.message()};
+  }
+  const tcp::endpoint endpoint(ip, address.port);
+  tcp::acceptor acceptor(net::make_strand(impl_->ioc));
+  const std::string where = address.toString();
+  if (acceptor.open(endpoint.protocol(), ec); ec) {
+    return Error{"cannot listen on " + where + ": " + ec.message()};
+  }
+  if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
+    return Error{"cannot listen on " + where + ": " + ec.message()};
+  }
+  if (acceptor.bind(endpoint, ec); ec) {
+    return Error{"cannot listen on " + where + ": " + ec.message()};
+  }
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return Error{"cannot listen on " + where + ": " + ec.message()};
+  }
+  const std::uint16_t port = acceptor.local_endpoint(ec).port();
+  impl_->listeners.push_back(std::make_shared<Listener>(
+      impl_->ioc, std::move(acceptor), std::make_shared<const HttpHandler>(std::move(handler)),
+      impl_->state));
+  return port;
+}
+
+void HttpServer::start() {
+  if (impl_->started) {
+    return;
+  }
+  impl_->started = true;
+  auto& options = impl_->state->options;
+  const std::size_t limit = raiseFdLimit(options.max_connections + kFdReserve);
+  if (limit < options.max_connections + kFdReserve) {
+    const std::size_t capped = limit > 2 * kFdReserve ? limit - kFdReserve : limit / 2;
+    spdlog::warn("http: open-file limit {} is too low for {} connections; serving at most {}",
+                 limit, options.max_connections, capped);
+    std::lock_guard lock(impl_->state->mu);
+    options.max_connections = std::max<std::size_t>(capped, 1);
+  }
+  for (auto& listener : impl_->listeners) {
+    listener->start();
+  }
+  for (unsigned i = 0; i < options.threads; ++i) {
+    impl_->threads.emplace_back([this] {
+      for (;;) {
+        try {
+          impl_->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http: unexpected exception in the event loop: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+void HttpServer::shutdown(std::chrono::milliseconds grace) {
+  if (impl_->stopped) {
+    return;
+  }
+  impl_->stopped = true;
+  auto& state = *impl_->state;
+  state.stopping = true;
+  for (auto& listener : impl_->listeners) {
+    listener->stop();
+  }
+  if (impl_->started) {
+    auto sessions = [&] {
+      std::vector<std::shared_ptr<Session>> out;
+      std::lock_guard lock(state.mu);
+      for (auto& [id, weak] : state.sessions) {
+        if (auto s = weak.lock()) {
+          out.push_back(std::move(s));
+        }
+      }
+      return out;
+    };
+    for (auto& s : sessions()) {
+      s->post(true);  // only those waiting for a request; the others finish their answer first
+    }
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    std::unique_lock lock(state.mu);
+    if (!state.drained.wait_until(lock, deadline,
+                                  [&] { return state.open == 0 && state.rejecting == 0; })) {
+      const std::size_t left = state.open;
+      lock.unlock();
+      spdlog::warn("http: closing {} connection(s) still open after the grace period", left);
+      for (auto& s : sessions()) {
+        s->post(false);
+      }
+      lock.lock();
+      state.drained.wait_for(lock, std::chrono::milliseconds(200),
+                             [&] { return state.open == 0 && state.rejecting == 0; });
+    }
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) {
+    t.join();
+  }
+  impl_->threads.clear();
+}
+
+HttpServerStats HttpServer::stats() const {
+  auto& state = *impl_->state;
+  std::lock_guard lock(state.mu);
+  HttpServerStats out;
+  out.accepted = state.accepted;
+  out.rejected = state.rejected;
+  out.evicted = state.evicted_count;
+  out.requests = state.requests.load(std::memory_order_relaxed);
+  out.open = state.open;
+  return out;
+}
+
+std::size_t HttpServer::maxConnections() const {
+  std::lock_guard lock(impl_->state->mu);
+  return impl_->state->options.max_connections;
+}
+
+std::size_t raiseFdLimit(std::size_t wanted) {
+  struct rlimit lim {};
+
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    return wanted;
+  }
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    rlim_t target = wanted;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < target) {
+      target = lim.rlim_max;
+    }
+    struct rlimit raised = lim;
+    raised.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      lim = raised;
+    }
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? wanted : static_cast<std::size_t>(lim.rlim_cur);
+}
+
+std::string ListenAddress::toString() const {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+Result<ListenAddress> parseListenAddress(std::string_view text) {
+  const auto bad = [&](std::string_view why) -> Error {
+    return Error{"invalid address '" + std::string(text) + "': " + std::string(why) +
+                 " (expected HOST:PORT, [IPV6]:PORT or :PORT)"};
+  };
+  std::string_view host;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return bad("unterminated [IPv6] or missing port");
+    }
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return bad("missing port");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return bad("IPv6 addresses must be written in brackets");
+    }
+  }
+  unsigned port = 0;
+  const auto* end = port_text.data() + port_text.size();
+  auto [ptr, ec] = std::from_chars(port_text.data(), end, port);
+  if (port_text.empty() || ec != std::errc() || ptr != end || port > 65535) {
+    return bad("port must be a number from 0 to 65535");
+  }
+  ListenAddress out;
+  out.port = static_cast<std::uint16_t>(port);
+  if (host.empty()) {
+    out.host = "0.0.0.0";
+  } else if (host == "localhost") {
+    out.host = "127.0.0.1";
+  } else {
+    beast::error_code addr_ec;
+    net::ip::make_address(std::string(host), addr_ec);
+    if (addr_ec) {
+      return bad("host must be an IP address");
+    }
+    out.host = std::string(host);
+  }
+  return out;
+}
+
+}  // namespace podnetstat::agent
