@@ -9,4 +9,4 @@ werror=OFF
 bash scripts/install-deps.sh --chart   # the suite includes the Helm chart test
 bash scripts/build.sh -DPODNETSTAT_WERROR="$werror"
 cd "$BUILD_DIR"
-ctest --output-on-failure --timeout 600 "$@"
+ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@"
