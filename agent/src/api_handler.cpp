@@ -50,11 +50,13 @@ class SocketListStream : public BodyStream {
                    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
                    scanner::Filter filter,
                    OutputFormat format,
-                   scanner::TransportSet transports)
+                   scanner::TransportSet transports,
+                   std::vector<char> pod_allowed)
       : snapshot_(std::move(snapshot)),
         ranges_(std::move(ranges)),
         filter_(std::move(filter)),
-        format_(format) {
+        format_(format),
+        pod_allowed_(std::move(pod_allowed)) {
     const bool any_inet = [&] {
       for (auto t : scanner::kAllTransports) {
         if (t != scanner::Transport::Unix && transports.contains(t)) {
@@ -158,6 +160,12 @@ class SocketListStream : public BodyStream {
     if (pass == Pass::Unix && s.transport != scanner::Transport::Unix) {
       return false;
     }
+    if (!pod_allowed_.empty()) {
+      const std::uint32_t pod = snapshot_->socketPod(i);
+      if (pod == Snapshot::kNoPod || pod_allowed_[pod] == 0) {
+        return false;
+      }
+    }
     return filter_(s, snapshot_->scan());
   }
 
@@ -165,6 +173,7 @@ class SocketListStream : public BodyStream {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges_;
   scanner::Filter filter_;
   OutputFormat format_;
+  std::vector<char> pod_allowed_;  // by pod number; empty: no pod restriction
   std::vector<Pass> passes_;
   std::size_t pass_ = 0;
   std::size_t range_ = 0;
@@ -174,20 +183,74 @@ class SocketListStream : public BodyStream {
   bool first_item_ = true;
 };
 
-HttpResponse socketList(std::shared_ptr<const Snapshot> snapshot, const SocketQuery& query) {
+HttpResponse socketList(std::shared_ptr<const Snapshot> snapshot,
+                        const SocketQuery& query,
+                        const k8s::Pod* only_pod) {
   HttpResponse r;
   r.content_type = query.format == OutputFormat::Json ? kJsonType : kTextType;
   r.headers.emplace_back("Cache-Control", "no-store");
-  r.stream = makeSocketListStream(std::move(snapshot), query);
+  r.stream = makeSocketListStream(std::move(snapshot), query, only_pod);
   return r;
 }
 
-/// An empty list (the pod index is empty until the Kubernetes issue).
-HttpResponse emptyList(const Snapshot& snapshot) {
-  return json(200, snapshot.listHead() + "]}\n");
+/// The pods of the snapshot, all or those of one Kubernetes namespace.
+HttpResponse podList(const Snapshot& snapshot, const std::string* namespace_name) {
+  std::string body = snapshot.listHead();
+  bool first = true;
+  const auto pods = snapshot.podIndex().pods();
+  for (std::uint32_t p = 0; p < pods.size(); ++p) {
+    if (namespace_name != nullptr && pods[p].namespace_name != *namespace_name) {
+      continue;
+    }
+    if (!first) {
+      body += ',';
+    }
+    first = false;
+    body += snapshot.podJson(p);
+  }
+  body += "]}\n";
+  return json(200, std::move(body));
 }
 
-std::string nodeJson(const NodeInfo& node, const Snapshot* snapshot, const ScanMetrics& metrics) {
+void appendSourceJson(std::string& out,
+                      const std::string& endpoint,
+                      bool ok,
+                      const std::string& error_text) {
+  out += R"({"endpoint":)";
+  if (endpoint.empty()) {
+    out += "null";
+  } else {
+    appendJsonString(out, endpoint);
+  }
+  out += R"(,"ok":)";
+  out += ok ? "true" : "false";
+  out += R"(,"error":)";
+  if (ok || error_text.empty()) {
+    out += ok ? "null" : "\"unknown error\"";
+  } else {
+    appendJsonString(out, error_text);
+  }
+  out += '}';
+}
+
+void appendHealthJson(std::string& out, const k8s::SourceHealth* health) {
+  if (health == nullptr || !health->enabled) {
+    appendSourceJson(out, health == nullptr ? std::string() : health->endpoint, false, "disabled");
+    return;
+  }
+  if (!health->last_attempt && !health->ok) {
+    appendSourceJson(out, health->endpoint, false, "not asked yet");
+    return;
+  }
+  appendSourceJson(out, health->endpoint, health->ok, health->error);
+}
+
+}  // namespace
+
+std::string nodeJson(const NodeInfo& node,
+                     const Snapshot* snapshot,
+                     const k8s::PodMetadata* metadata,
+                     const ScanMetrics& metrics) {
   std::string out = R"({"node":)";
   appendJsonString(out, node.node);
   out += R"(,"version":)";
@@ -195,16 +258,22 @@ std::string nodeJson(const NodeInfo& node, const Snapshot* snapshot, const ScanM
   out += R"(,"kernel":)";
   appendJsonString(out, node.kernel);
   out += R"(,"backend":)";
-  appendJsonString(out, node.backend);
-  out += R"(,"sources":{)";
-  bool first = true;
-  for (const char* source : {"cri", "kubelet", "cgroup"}) {
-    if (!first) {
-      out += ',';
-    }
-    first = false;
-    appendJsonString(out, source);
-    out += R"(:{"endpoint":null,"ok":false,"error":"not enabled in this build"})";
+  // The backend that read the tables (auto resolves per scan); the configured one before that.
+  appendJsonString(out, snapshot != nullptr && !snapshot->scan().backend.empty()
+                            ? snapshot->scan().backend
+                            : node.backend);
+  out += R"(,"sources":{"cri":)";
+  appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->cri);
+  out += R"(,"kubelet":)";
+  appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->kubelet);
+  out += R"(,"cgroup":)";
+  // The cgroups are read with every scan: working once a scan has read them.
+  if (snapshot == nullptr) {
+    appendSourceJson(out, node.proc_root, false, "no scan yet");
+  } else {
+    const auto& stats = snapshot->podIndex().stats();
+    const bool ok = stats.cgroups_read > 0 || stats.cgroups_missing == 0;
+    appendSourceJson(out, node.proc_root, ok, "no /proc/<pid>/cgroup file could be read");
   }
   out += R"(},"lastScan":)";
   if (snapshot == nullptr) {
@@ -247,6 +316,8 @@ std::string nodeJson(const NodeInfo& node, const Snapshot* snapshot, const ScanM
   return out;
 }
 
+namespace {
+
 /// The path's segments, percent-decoded ("/api/v1/x" -> {"api", "v1", "x"}).
 Result<std::vector<std::string>> splitPath(std::string_view path) {
   std::vector<std::string> out;
@@ -278,11 +349,27 @@ std::string kernelRelease() {
 }
 
 std::shared_ptr<BodyStream> makeSocketListStream(std::shared_ptr<const Snapshot> snapshot,
-                                                 const SocketQuery& query) {
+                                                 const SocketQuery& query,
+                                                 const k8s::Pod* only_pod) {
+  std::vector<char> pod_allowed;
+  if (query.k8s_namespace || query.pod || only_pod != nullptr) {
+    // Pod restrictions: sockets of no pod never match; an empty selection selects nothing.
+    const auto pods = snapshot->podIndex().pods();
+    pod_allowed.assign(pods.size() + 1, 0);  // one spare entry keeps it non-empty
+    for (std::uint32_t p = 0; p < pods.size(); ++p) {
+      const k8s::Pod& pod = pods[p];
+      bool ok = only_pod == nullptr || &pod == only_pod;
+      if (query.k8s_namespace) {
+        ok = ok && pod.namespace_name == *query.k8s_namespace;
+      }
+      if (query.pod) {
+        ok = ok && (pod.name == *query.pod || pod.uid == *query.pod);
+      }
+      pod_allowed[p] = ok ? 1 : 0;
+    }
+  }
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
-  if (query.k8s_namespace || query.pod) {
-    // No socket belongs to a pod until the pod index exists (Kubernetes issue).
-  } else if (query.netns) {
+  if (query.netns) {
     const auto index = snapshot->findNetns(*query.netns);
     if (index >= 0) {
       ranges.push_back(snapshot->netnsRange(static_cast<std::uint32_t>(index)));
@@ -291,7 +378,7 @@ std::shared_ptr<BodyStream> makeSocketListStream(std::shared_ptr<const Snapshot>
     ranges.emplace_back(0, static_cast<std::uint32_t>(snapshot->scan().sockets.size()));
   }
   return std::make_shared<SocketListStream>(std::move(snapshot), std::move(ranges), query.filter,
-                                            query.format, query.transports);
+                                            query.format, query.transports, std::move(pod_allowed));
 }
 
 ApiHandler::ApiHandler(const SnapshotStore& store,
@@ -429,28 +516,40 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
     }
   }
 
-  if (route == Route::NamespacePodSockets) {
-    return error(404, "pod " + seg[3] + "/" + seg[5] + " not found");
-  }
-  if (route == Route::PodSockets) {
-    return error(404, "pod with UID " + seg[3] + " not found");
-  }
-
   auto snapshot = store_.current();
   if (route == Route::Node) {
-    return json(200, nodeJson(node_, snapshot.get(), metrics_));
+    std::shared_ptr<const k8s::PodMetadata> metadata;
+    if (node_.pod_cache != nullptr) {
+      metadata = node_.pod_cache->current();
+    }
+    return json(200, nodeJson(node_, snapshot.get(), metadata.get(), metrics_));
   }
   if (!snapshot) {
     return notReady();
   }
   switch (route) {
     case Route::Sockets:
-      return socketList(std::move(snapshot), *socket_query);
+      return socketList(std::move(snapshot), *socket_query, nullptr);
+    case Route::NamespacePodSockets: {
+      const k8s::Pod* pod = snapshot->podIndex().byName(seg[3], seg[5]);
+      if (pod == nullptr) {
+        return error(404, "pod " + seg[3] + "/" + seg[5] + " not found");
+      }
+      return socketList(std::move(snapshot), *socket_query, pod);
+    }
+    case Route::PodSockets: {
+      const k8s::Pod* pod = snapshot->podIndex().byUid(seg[3]);
+      if (pod == nullptr) {
+        return error(404, "pod with UID " + seg[3] + " not found");
+      }
+      return socketList(std::move(snapshot), *socket_query, pod);
+    }
     case Route::Netns:
       return json(200, snapshot->netnsListJson());
     case Route::Pods:
+      return podList(*snapshot, nullptr);
     case Route::NamespacePods:
-      return emptyList(*snapshot);
+      return podList(*snapshot, &seg[3]);
     default:
       return error(500, "unrouted path");
   }

@@ -62,15 +62,35 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
 ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
   if (!options_.scan) {
     scanner_ = std::make_unique<scanner::Scanner>(options_.roots, options_.scan_threads);
-    options_.scan = [scanner = scanner_.get()]() {
+    options_.scan = [scanner = scanner_.get(), backend = options_.backend]() {
       scanner::ScanOptions scan_options;
       scan_options.all_netns = true;
       scan_options.pid = true;
+      scan_options.backend = backend;
       return scanner->scan(scan_options);
     };
   }
-  refresher_ = std::make_unique<SnapshotRefresher>(options_.scan, options_.refresh,
-                                                   options_.node_name, store_, metrics_);
+  if (options_.pod_sources) {
+    pod_cache_ = std::make_unique<k8s::PodMetadataCache>(options_.pod_sources());
+  }
+  // Pods per scan: the metadata the cache has now (never waiting for a source) and the cgroups.
+  PodFunction pods =
+      [cache = pod_cache_.get(), roots = options_.roots,
+       empty = std::make_shared<const k8s::PodMetadata>()](const scanner::ScanResult& scan) {
+        PodAttribution out;
+        out.metadata = cache != nullptr ? cache->current() : empty;
+        out.index = k8s::PodIndex::build(scan, *out.metadata, k8s::NodeFiles(roots));
+        if (cache != nullptr &&
+            (out.index.unknownPodCount() > 0 || out.index.stats().dead_sandboxes > 0)) {
+          cache->requestRefresh();
+        }
+        if (cache == nullptr) {
+          out.metadata = nullptr;
+        }
+        return out;
+      };
+  refresher_ = std::make_unique<SnapshotRefresher>(
+      options_.scan, options_.refresh, options_.node_name, store_, metrics_, std::move(pods));
   http_ = std::make_unique<HttpServer>(options_.http);
 }
 
@@ -78,12 +98,17 @@ ApiServer::~ApiServer() {
   if (!stopped_) {
     http_->shutdown(std::chrono::milliseconds(0));
   }
-  // refresher_ joins its thread before scanner_ goes away (declaration order).
+  // refresher_ joins its thread before scanner_ and pod_cache_ go away.
   refresher_.reset();
+  if (pod_cache_) {
+    pod_cache_->stop();
+  }
 }
 
 Result<Ok> ApiServer::start() {
-  NodeInfo node{options_.node_name, kernelRelease(), "procfs"};
+  NodeInfo node{options_.node_name, kernelRelease(),
+                std::string(options_.backend == scanner::Backend::Netlink ? "netlink" : "procfs"),
+                pod_cache_.get(), options_.roots.proc.string()};
   HttpServer* http = http_.get();
   auto stats = [http] {
     return http->stats();
@@ -102,6 +127,9 @@ Result<Ok> ApiServer::start() {
     health_port_ = *health;
   }
   http_->start();
+  if (pod_cache_) {
+    pod_cache_->start(options_.pod_refresh);
+  }
   refresher_->start();
   return Ok{};
 }
@@ -115,6 +143,9 @@ bool ApiServer::stop(std::chrono::milliseconds grace) {
   // Ask the refresher first (it does not wait): a scan in progress finishes meanwhile.
   const bool refresher_idle = refresher_->stop(std::chrono::milliseconds(0));
   http_->shutdown(grace);
+  if (pod_cache_) {
+    pod_cache_->stop();  // waits for a refresh in progress, which has its own deadlines
+  }
   if (refresher_idle) {
     return true;
   }

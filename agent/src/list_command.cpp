@@ -17,18 +17,26 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "podnetstat/agent/commands.h"
+#include "podnetstat/agent/netstat_modes.h"
 #include "podnetstat/agent/socket_json.h"
+#include "podnetstat/scanner/net_stats.h"
+#include "podnetstat/k8s/pod_index.h"
+#include "podnetstat/k8s/pod_metadata.h"
 
 namespace podnetstat::agent {
 namespace {
@@ -51,6 +59,12 @@ enum LongOption : int {
   kFamilyInet,
   kFamilyInet6,
   kFamilyUnix,
+  kPods,
+  kCriEndpoint,
+  kKubeletUrl,
+  kKubeletCa,
+  kKubeletInsecure,
+  kKubeletTokenFile,
 };
 
 // Short options: netstat's socket-listing flags, plus the ones of its other modes so that they
@@ -88,6 +102,12 @@ constexpr option kLongOptions[] = {
     {"netns-dir", required_argument, nullptr, kNetnsDir},
     {"json", no_argument, nullptr, kJson},
     {"backend", required_argument, nullptr, kBackend},
+    {"pods", no_argument, nullptr, kPods},
+    {"cri-endpoint", required_argument, nullptr, kCriEndpoint},
+    {"kubelet-url", required_argument, nullptr, kKubeletUrl},
+    {"kubelet-ca", required_argument, nullptr, kKubeletCa},
+    {"kubelet-insecure-skip-verify", no_argument, nullptr, kKubeletInsecure},
+    {"kubelet-token-file", required_argument, nullptr, kKubeletTokenFile},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -95,7 +115,9 @@ constexpr const char* kListUsage =
     "usage: podnetstat list [-tuUwx46] [-A inet|inet6|unix] [-l|-a] [-n] [-e] [-p] [-o] [-W]\n"
     "                       [--all-netns] [--netns NAME]... [--netns-pid PID]... [--no-host]\n"
     "                       [--json] [--proc-root DIR] [--netns-dir DIR]\n"
-    "                       [--backend procfs|netlink|auto]\n"
+    "                       [--backend procfs|netlink|auto] [--pods [--cri-endpoint EP]\n"
+    "                       [--kubelet-url URL] [--kubelet-ca FILE]\n"
+    "                       [--kubelet-insecure-skip-verify] [--kubelet-token-file FILE]]\n"
     "\n"
     "Prints the socket tables of network namespaces exactly as net-tools netstat does.\n"
     "\n"
@@ -122,6 +144,14 @@ constexpr const char* kListUsage =
     "      --backend B     procfs (default: rows in the kernel's file order, as netstat),\n"
     "                      netlink (sock_diag from inside each namespace; needs CAP_SYS_ADMIN;\n"
     "                      also reads namespaces no process lives in), or auto\n"
+    "\n"
+    "Pods:\n"
+    "      --pods          a Pod column (namespace/name, '-' for none) and, with several\n"
+    "                      namespaces, a 'Pod:' line under each 'Netns:' line\n"
+    "      --cri-endpoint EP  container runtime socket: auto (default), none, unix:///path\n"
+    "      --kubelet-url URL  kubelet: auto (https://$HOST_IP:10250 when HOST_IP is set),\n"
+    "                      none, or a URL\n"
+    "      --kubelet-ca FILE, --kubelet-insecure-skip-verify, --kubelet-token-file FILE\n"
     "\n"
     "Several namespaces print one block each, opened by 'Netns: <name> (<inode>)'.\n";
 
@@ -232,7 +262,28 @@ void reportUnreadable(const scanner::NetNamespace& ns) {
                ns.error.empty() ? "not readable" : ns.error.c_str());
 }
 
-int runJson(const ListArgs& args, const scanner::ScanResult& scan) {
+/// The pods of a scan for --pods (an empty index without --pods).
+struct ListPods {
+  k8s::PodIndex index;
+  bool enabled = false;
+
+  std::optional<k8s::SocketPod> of(const scanner::Socket& s,
+                                   const scanner::ScanResult& scan) const {
+    return enabled ? index.ofSocket(s, scan) : std::nullopt;
+  }
+
+  static std::string label(const k8s::Pod* pod) {
+    if (pod == nullptr) {
+      return "-";
+    }
+    if (pod->namespace_name && pod->name) {
+      return *pod->namespace_name + "/" + *pod->name;
+    }
+    return pod->uid;
+  }
+};
+
+int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPods& pods) {
   std::string out = "[";
   bool first = true;
   for (const scanner::Socket& s : scan.sockets) {
@@ -241,7 +292,7 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan) {
     }
     out += first ? "\n" : ",\n";
     first = false;
-    appendSocketJson(out, s, scan);
+    appendSocketJson(out, s, scan, pods.of(s, scan));
   }
   out += first ? "]\n" : "\n]\n";
   writeOut(out);
@@ -255,7 +306,58 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan) {
   return (!scan.namespaces.empty() && unreadable == scan.namespaces.size()) ? 1 : 0;
 }
 
-int runTables(const ListArgs& args, const scanner::ScanResult& scan) {
+/// What appendSockets prints, each row opened by the Pod column (as wide as the widest label).
+void appendSocketsWithPods(std::string& out,
+                           NetstatRenderer& renderer,
+                           const scanner::ScanResult& scan,
+                           std::span<const scanner::Socket* const> sockets,
+                           const ListPods& pods) {
+  const NetstatOptions& options = renderer.options();
+  std::array<std::vector<std::pair<const scanner::Socket*, std::string>>, scanner::kTransportCount>
+      tables;
+  std::size_t width = 3;  // "Pod"
+  for (const scanner::Socket* s : sockets) {
+    if (!options.transports.contains(s->transport) || !netstatSelects(*s, options.mode)) {
+      continue;
+    }
+    const auto pod = pods.of(*s, scan);
+    std::string label = ListPods::label(pod ? pod->pod : nullptr);
+    width = std::max(width, label.size());
+    tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(label));
+  }
+  ++width;
+  const auto column = [&](std::string_view text) {
+    out += text;
+    out.append(width - std::min(width, text.size()), ' ');
+  };
+  const auto header = [&](const std::string& text) {
+    // netstat's header is a title line and a column line: the column goes on the second.
+    const auto newline = text.find('\n');
+    out += text.substr(0, newline + 1);
+    column("Pod");
+    out += text.substr(newline + 1);
+  };
+  const auto rows = [&](Transport t) {
+    for (const auto& [s, label] : tables.at(static_cast<std::size_t>(t))) {
+      column(label);
+      renderer.appendRow(out, *s, scan);
+    }
+  };
+  if (options.inet_block) {
+    header(renderer.inetHeader());
+    for (Transport t : scanner::kAllTransports) {
+      if (t != Transport::Unix) {
+        rows(t);
+      }
+    }
+  }
+  if (options.unix_block) {
+    header(renderer.unixHeader());
+    rows(Transport::Unix);
+  }
+}
+
+int runTables(const ListArgs& args, const scanner::ScanResult& scan, const ListPods& pods) {
   const bool numeric =
       args.format.numeric_hosts && args.format.numeric_ports && args.format.numeric_users;
   std::unique_ptr<NameLookup> names = numeric ? nullptr : makeSystemNameLookup();
@@ -289,7 +391,11 @@ int runTables(const ListArgs& args, const scanner::ScanResult& scan) {
       return 1;
     }
     std::string out;
-    renderer.appendSockets(out, scan, by_netns[0]);
+    if (pods.enabled) {
+      appendSocketsWithPods(out, renderer, scan, by_netns[0], pods);
+    } else {
+      renderer.appendSockets(out, scan, by_netns[0]);
+    }
     writeOut(out);
     return 0;
   }
@@ -305,7 +411,14 @@ int runTables(const ListArgs& args, const scanner::ScanResult& scan) {
     out += " (";
     out += std::to_string(ns.inode);
     out += ")\n";
-    if (ns.readable) {
+    if (pods.enabled) {
+      out += "Pod: ";
+      out += ListPods::label(pods.index.ofNetns(ns.inode));
+      out += '\n';
+    }
+    if (ns.readable && pods.enabled) {
+      appendSocketsWithPods(out, renderer, scan, by_netns[i], pods);
+    } else if (ns.readable) {
       renderer.appendSockets(out, scan, by_netns[i]);
     }
     writeOut(out);
@@ -316,6 +429,82 @@ int runTables(const ListArgs& args, const scanner::ScanResult& scan) {
     }
   }
   return (!namespaces.empty() && unreadable == namespaces.size()) ? 1 : 0;
+}
+
+/// netstat's -i, -r, -s and -g for every selected namespace: the namespace files of
+/// /proc/<pid>/net/ (dev, route, ipv6_route, snmp, snmp6, netstat, igmp, igmp6), read once per
+/// namespace. Interface MTU and flags need the namespace itself (netlink/ioctl), so -i shows "-"
+/// for them.
+int runView(const ListArgs& args, const scanner::Scanner& scanner) {
+  using scanner::NetStatsFile;
+  scanner::ScanOptions options = scanOptionsFor(args);
+  options.transports = scanner::TransportSet{};  // namespaces only, no socket table
+  options.pid = false;
+  options.filter = scanner::Filter{};
+  auto scan = scanner.scan(options);
+  if (!scan) {
+    std::fprintf(stderr, "podnetstat list: %s\n", scan.error().message.c_str());
+    return 1;
+  }
+  scanner::NetStatsFileSet files;
+  switch (args.view) {
+    case ListView::Interfaces:
+      files.add(NetStatsFile::Dev);
+      break;
+    case ListView::Routes:
+      files.add(args.ipv6_only ? NetStatsFile::Ipv6Route : NetStatsFile::Route);
+      break;
+    case ListView::Statistics:
+      files.add(NetStatsFile::Snmp).add(NetStatsFile::Snmp6).add(NetStatsFile::Netstat);
+      break;
+    case ListView::Groups:
+      files.add(NetStatsFile::Igmp).add(NetStatsFile::Igmp6);
+      break;
+    case ListView::Sockets:
+      break;
+  }
+  const bool blocks = scan->namespaces.size() > 1;
+  const bool numeric = args.format.numeric_hosts;
+  int rc = 0;
+  bool first = true;
+  for (const scanner::NetNamespace& ns : scan->namespaces) {
+    std::string out;
+    if (blocks) {
+      out += first ? "" : "\n";
+      out += "Netns: " + namespaceLabel(ns) + " (" + std::to_string(ns.inode) + ")\n";
+    }
+    first = false;
+    auto stats = scanner::readNetStats(scanner::Roots{args.proc_root, args.netns_dir}, ns, files);
+    if (!stats) {
+      writeOut(out);
+      std::fprintf(stderr, "podnetstat list: network namespace %s (%llu): %s\n",
+                   namespaceLabel(ns).c_str(), static_cast<unsigned long long>(ns.inode),
+                   stats.error().message.c_str());
+      rc = blocks ? rc : 1;
+      continue;
+    }
+    switch (args.view) {
+      case ListView::Interfaces:
+        out += renderInterfaceTable(stats->interfaces, {},
+                                    InterfaceTableOptions{args.format.mode == ListMode::All});
+        break;
+      case ListView::Routes:
+        out += args.ipv6_only ? renderIpv6Routes(stats->routes6, numeric)
+                              : renderIpv4Routes(stats->routes, numeric);
+        break;
+      case ListView::Statistics:
+        out += renderCounters(*stats, CounterOptions{args.stats_tcp, args.stats_udp});
+        break;
+      case ListView::Groups:
+        out += renderGroups(stats->groups, stats->groups6,
+                            GroupOptions{numeric, !args.ipv6_only, !args.ipv4_only});
+        break;
+      case ListView::Sockets:
+        break;
+    }
+    writeOut(out);
+  }
+  return rc;
 }
 
 }  // namespace
@@ -434,6 +623,24 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
       case kJson:
         args.json = true;
         break;
+      case kPods:
+        args.pods = true;
+        break;
+      case kCriEndpoint:
+        args.pod_sources.cri_endpoint = optarg;
+        break;
+      case kKubeletUrl:
+        args.pod_sources.kubelet_url = optarg;
+        break;
+      case kKubeletCa:
+        args.pod_sources.kubelet_ca = optarg;
+        break;
+      case kKubeletInsecure:
+        args.pod_sources.kubelet_insecure = true;
+        break;
+      case kKubeletTokenFile:
+        args.pod_sources.kubelet_token_file = optarg;
+        break;
       case kBackend: {
         const auto backend = scanner::backendFromName(optarg);
         if (!backend) {
@@ -452,8 +659,20 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
         }
         return Error{"unknown option '" + bad + "'"};
       }
+      case 'i':
+        args.view = ListView::Interfaces;
+        break;
+      case 'r':
+        args.view = ListView::Routes;
+        break;
+      case 's':
+        args.view = ListView::Statistics;
+        break;
+      case 'g':
+        args.view = ListView::Groups;
+        break;
       default:
-        // A netstat flag of another mode (-i, -r, -s, -g, -c, -S, -Z, ...).
+        // A netstat flag of another mode (-c, -S, -Z, -M, ...).
         return Error{std::string("option '-") + static_cast<char>(c) +
                      "' of netstat is not supported by podnetstat list"};
     }
@@ -463,6 +682,10 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
   }
   args.format.mode =
       all != 0 ? ListMode::All : (listening != 0 ? ListMode::Servers : ListMode::NonServers);
+  args.ipv4_only = flags.inet != 0 && flags.inet6 == 0;
+  args.ipv6_only = flags.inet6 != 0 && flags.inet == 0;
+  args.stats_tcp = flags.tcp != 0;
+  args.stats_udp = flags.udp != 0;
   applyProtocolFlags(flags, args.format);
   return args;
 }
@@ -470,7 +693,9 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
 scanner::ScanOptions scanOptionsFor(const ListArgs& args) {
   scanner::ScanOptions options;
   options.transports = args.format.transports;
-  options.pid = args.format.programs || args.json;
+  // --pods needs the owners: a socket outside a pod's namespace (hostNetwork) is the pod's of
+  // its owner.
+  options.pid = args.format.programs || args.json || args.pods;
   options.all_netns = args.all_netns;
   options.backend = args.backend;
   options.netns_names = args.netns_names;
@@ -500,6 +725,9 @@ int runList(int argc, char** argv) {
       return 0;
     }
     const scanner::Scanner scanner(scanner::Roots{args.proc_root, args.netns_dir});
+    if (args.view != ListView::Sockets) {
+      return runView(args, scanner);
+    }
     auto scan = scanner.scan(scanOptionsFor(args));
     if (!scan) {
       std::fprintf(stderr, "podnetstat list: %s\n", scan.error().message.c_str());
@@ -512,7 +740,30 @@ int runList(int argc, char** argv) {
                      reason.c_str());
       }
     }
-    const int rc = args.json ? runJson(args, *scan) : runTables(args, *scan);
+    ListPods pods;
+    if (args.pods) {
+      auto flags = args.pod_sources.resolved();
+      if (!flags) {
+        std::fprintf(stderr, "podnetstat list: %s\n", flags.error().message.c_str());
+        return 2;
+      }
+      auto sources = makePodSources(*flags);
+      if (!sources) {
+        std::fprintf(stderr, "podnetstat list: %s\n", sources.error().message.c_str());
+        return 2;
+      }
+      k8s::PodMetadataCache cache(std::move(*sources));
+      const auto metadata = cache.refresh();
+      for (const k8s::SourceHealth* health : {&metadata->cri, &metadata->kubelet}) {
+        if (health->enabled && !health->ok && !health->endpoint.empty()) {
+          std::fprintf(stderr, "podnetstat list: pod names: %s\n", health->error.c_str());
+        }
+      }
+      pods.index = k8s::PodIndex::build(
+          *scan, *metadata, k8s::NodeFiles(scanner::Roots{args.proc_root, args.netns_dir}));
+      pods.enabled = true;
+    }
+    const int rc = args.json ? runJson(args, *scan, pods) : runTables(args, *scan, pods);
     if (std::fflush(stdout) != 0) {
       std::fprintf(stderr, "podnetstat list: writing the output failed: %s\n",
                    std::strerror(errno));

@@ -15,7 +15,7 @@ namespace {
 constexpr std::array<const char*, 5> kErrorKinds = {
     "scan_failed", "unreadable_process", "unreadable_namespace", "stale_netns_entry", "table"};
 
-// Metadata sources: procfs today; the pod sources come with the Kubernetes issue.
+// Data sources: procfs (the scan), and the pod sources cri, kubelet and cgroup.
 constexpr std::array<const char*, 4> kSources = {"procfs", "cri", "kubelet", "cgroup"};
 
 void appendNumber(std::string& out, double value) {
@@ -183,12 +183,25 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
   out += '\n';
 
   appendHelp(out, "podnetstat_source_up", "gauge",
-             "Whether a data source worked in the last scan (pod sources: not enabled yet).");
+             "Whether a data source worked for the current snapshot (procfs: the last scan).");
+  const k8s::PodMetadata* metadata = snapshot != nullptr ? snapshot->podMetadata() : nullptr;
   for (const char* source : kSources) {
+    const std::string_view name = source;
+    bool up = false;
+    if (name == "procfs") {
+      up = last_ok_;
+    } else if (name == "cri") {
+      up = metadata != nullptr && metadata->cri.enabled && metadata->cri.ok;
+    } else if (name == "kubelet") {
+      up = metadata != nullptr && metadata->kubelet.enabled && metadata->kubelet.ok;
+    } else if (snapshot != nullptr) {  // cgroup
+      const auto& stats = snapshot->podIndex().stats();
+      up = stats.cgroups_read > 0 || stats.cgroups_missing == 0;
+    }
     out += "podnetstat_source_up{source=\"";
     out += source;
     out += "\"} ";
-    out += (std::string_view(source) == "procfs" && last_ok_) ? '1' : '0';
+    out += up ? '1' : '0';
     out += '\n';
   }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -26,6 +27,8 @@
 #include "podnetstat/agent/commands.h"
 #include "podnetstat/agent/json_write.h"
 #include "podnetstat/agent/socket_json.h"
+#include "podnetstat/k8s/cri.h"
+#include "podnetstat/k8s/kubelet.h"
 
 #include <CLI/CLI.hpp>
 
@@ -104,6 +107,80 @@ bool writePortFile(const std::filesystem::path& path,
 
 }  // namespace
 
+Result<PodSourceFlags> PodSourceFlags::resolved() const {
+  PodSourceFlags out = *this;
+  if (out.cri_endpoint != "auto" && out.cri_endpoint != "none" &&
+      !out.cri_endpoint.starts_with("unix://") && !out.cri_endpoint.starts_with('/')) {
+    return Error{"--cri-endpoint: expected auto, none, unix:///path or /path, got '" +
+                 out.cri_endpoint + "'"};
+  }
+  if (out.kubelet_url == "auto") {
+    const char* host_ip = std::getenv("HOST_IP");
+    out.kubelet_url =
+        host_ip != nullptr && *host_ip != '\0' ? k8s::defaultKubeletUrl(host_ip) : "none";
+  }
+  return out;
+}
+
+Result<k8s::PodMetadataSources> makePodSources(const PodSourceFlags& flags) {
+  k8s::PodMetadataSources sources;
+  if (flags.cri_endpoint != "none") {
+    auto cri = k8s::makeCriClient({.endpoint = flags.cri_endpoint});
+    if (!cri) {
+      return Error{"--cri-endpoint: " + cri.error().message};
+    }
+    sources.cri = std::move(*cri);
+  }
+  if (flags.kubelet_url != "none" && !flags.kubelet_url.empty()) {
+    auto kubelet = k8s::makeKubeletClient({.url = flags.kubelet_url,
+                                           .ca_file = flags.kubelet_ca,
+                                           .insecure_skip_verify = flags.kubelet_insecure,
+                                           .token_file = flags.kubelet_token_file});
+    if (!kubelet) {
+      return Error{"--kubelet-url: " + kubelet.error().message};
+    }
+    sources.kubelet = std::move(*kubelet);
+  }
+  if (!flags.log_dir.empty() && flags.log_dir != "none") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(flags.log_dir, ec)) {
+      sources.log_dir = flags.log_dir;
+    }
+  }
+  return sources;
+}
+
+void addPodSourceFlags(CLI::App& app, PodSourceFlags& flags, bool with_env) {
+  const auto env = [&](CLI::Option* option, const char* name) {
+    if (with_env) {
+      option->envname(name);
+    }
+    return option;
+  };
+  env(app.add_option("--cri-endpoint", flags.cri_endpoint,
+                     "Container runtime (CRI) socket: auto (probe the known paths), none, "
+                     "unix:///path"),
+      "PODNETSTAT_CRI_ENDPOINT")
+      ->capture_default_str();
+  env(app.add_option("--kubelet-url", flags.kubelet_url,
+                     "kubelet API: auto (https://$HOST_IP:10250 when HOST_IP is set), none, URL"),
+      "PODNETSTAT_KUBELET_URL")
+      ->capture_default_str();
+  env(app.add_option("--kubelet-ca", flags.kubelet_ca, "CA file that signed the kubelet's cert"),
+      "PODNETSTAT_KUBELET_CA");
+  env(app.add_flag("--kubelet-insecure-skip-verify", flags.kubelet_insecure,
+                   "Do not verify the kubelet's certificate"),
+      "PODNETSTAT_KUBELET_INSECURE_SKIP_VERIFY");
+  env(app.add_option("--kubelet-token-file", flags.kubelet_token_file,
+                     "Bearer token for the kubelet (re-read every few minutes)"),
+      "PODNETSTAT_KUBELET_TOKEN_FILE")
+      ->capture_default_str();
+  env(app.add_option("--pod-log-dir", flags.log_dir,
+                     "Kubelet's pod log directory, for pod names without CRI/kubelet (none: off)"),
+      "PODNETSTAT_POD_LOG_DIR")
+      ->capture_default_str();
+}
+
 int runServe(int argc, char** argv) {
   CLI::App app{
       "Run the agent: a REST/JSON API over an always-fresh scan of every network "
@@ -123,6 +200,9 @@ int runServe(int argc, char** argv) {
   std::string read_timeout = "10s";
   std::string idle_timeout = "60s";
   std::string port_file;
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string backend = "procfs";
+  PodSourceFlags pod_flags;
 
   app.add_option("--listen", listen, "API address, HOST:PORT or [IPV6]:PORT (port 0: any free)")
       ->envname("PODNETSTAT_LISTEN")
@@ -163,6 +243,16 @@ int runServe(int argc, char** argv) {
   app.add_option("--idle-timeout", idle_timeout, "Time a keep-alive connection may stay idle")
       ->envname("PODNETSTAT_IDLE_TIMEOUT")
       ->capture_default_str();
+  app.add_option("--cgroup-root", cgroup_root,
+                 "Where the host's cgroup hierarchy is mounted (pods are found through "
+                 "/proc/<pid>/cgroup)")
+      ->envname("PODNETSTAT_CGROUP_ROOT")
+      ->capture_default_str();
+  app.add_option("--backend", backend, "How socket tables are read: auto, procfs or netlink")
+      ->envname("PODNETSTAT_BACKEND")
+      ->check(CLI::IsMember({"auto", "procfs", "netlink"}))
+      ->capture_default_str();
+  addPodSourceFlags(app, pod_flags, true);
   app.add_option("--port-file", port_file,
                  "Write the bound port (and the health port on a second line) to this file")
       ->envname("PODNETSTAT_PORT_FILE");
@@ -209,8 +299,43 @@ int runServe(int argc, char** argv) {
   options.node_name = node_name.empty() ? defaultNodeName() : node_name;
   options.http.max_connections = max_connections;
   options.http.threads = threads;
+  options.backend = *scanner::backendFromName(backend);
+  auto pod_sources = pod_flags.resolved();
+  if (!pod_sources) {
+    return usage("pod sources", pod_sources.error().message);
+  }
+  pod_flags = *pod_sources;
+  if (pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto") {
+    if (auto probe = k8s::makeCriClient({.endpoint = pod_flags.cri_endpoint}); !probe) {
+      return usage("--cri-endpoint", probe.error().message);
+    }
+  }
+  options.pod_refresh = std::clamp(options.refresh, std::chrono::milliseconds(1000),
+                                   std::chrono::milliseconds(10000));
 
   setUpLogging(log_format, log_level);
+  {
+    bool cri_found = pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto";
+    if (pod_flags.cri_endpoint == "auto") {
+      for (const auto& path : k8s::defaultCriSocketPaths()) {
+        std::error_code ec;
+        cri_found = cri_found || std::filesystem::exists(path, ec);
+      }
+    }
+    if (!cri_found && pod_flags.kubelet_url == "none") {
+      spdlog::warn(
+          "no container runtime (CRI) socket and no kubelet found: serving the machine's "
+          "namespaces; pods only from their cgroups, without names");
+    }
+  }
+  options.pod_sources = [pod_flags] {
+    auto sources = makePodSources(pod_flags);
+    if (!sources) {
+      spdlog::error("{}", sources.error().message);
+      return k8s::PodMetadataSources{};
+    }
+    return std::move(*sources);
+  };
 #ifdef __GLIBC__
   // Few malloc arenas: each thread (HTTP pool, scanner pool) would otherwise keep its own, and
   // the memory a snapshot frees on one stays resident there (RSS budget: 40 MiB at 10,000

@@ -26,7 +26,10 @@ std::int64_t nowUnixMs() {
       .count();
 }
 
-void appendNetnsJson(std::string& out, const scanner::NetNamespace& ns, std::uint32_t sockets) {
+void appendNetnsJson(std::string& out,
+                     const scanner::NetNamespace& ns,
+                     std::uint32_t sockets,
+                     const k8s::Pod* pod) {
   out += R"({"inode":)";
   appendJsonUint(out, ns.inode);
   out += R"(,"name":)";
@@ -51,7 +54,11 @@ void appendNetnsJson(std::string& out, const scanner::NetNamespace& ns, std::uin
     }
     appendJsonInt(out, ns.pids[i]);
   }
-  out += R"(],"pod":null,"sockets":)";
+  out += R"(],"pod":)";
+  appendPodRefJson(out, pod == nullptr
+                            ? std::nullopt
+                            : std::optional<k8s::SocketPod>(k8s::SocketPod{pod, nullptr}));
+  out += R"(,"sockets":)";
   appendJsonUint(out, sockets);
   out += R"(,"readable":)";
   out += ns.readable ? "true" : "false";
@@ -66,8 +73,14 @@ void appendNetnsJson(std::string& out, const scanner::NetNamespace& ns, std::uin
 
 }  // namespace
 
-Snapshot::Snapshot(scanner::ScanResult scan, std::string node, std::int64_t completed_unix_ms)
-    : scan_(std::move(scan)), node_(std::move(node)), completed_unix_ms_(completed_unix_ms) {
+Snapshot::Snapshot(scanner::ScanResult scan,
+                   std::string node,
+                   std::int64_t completed_unix_ms,
+                   PodAttribution pods)
+    : scan_(std::move(scan)),
+      pods_(std::move(pods)),
+      node_(std::move(node)),
+      completed_unix_ms_(completed_unix_ms) {
   auto& sockets = scan_.sockets;
   const auto by_netns = [](const scanner::Socket& a, const scanner::Socket& b) {
     return a.netns_index < b.netns_index;
@@ -112,14 +125,39 @@ Snapshot::Snapshot(scanner::ScanResult scan, std::string node, std::int64_t comp
   appendJsonMillis(list_head_, scan_.duration_ms);
   list_head_ += R"(,"items":[)";
 
+  // Pods: every socket's, then each pod's summary with its socket counts.
+  const auto pod_list = pods_.index.pods();
+  std::vector<PodSocketCounts> pod_counts(pod_list.size());
+  socket_pods_.assign(sockets.size(), kNoPod);
   socket_json_.reserve(sockets.size() * kJsonBytesPerSocket);
   socket_json_starts_.reserve(sockets.size() + 1);
-  for (const auto& s : sockets) {
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    const auto& s = sockets[i];
+    std::optional<k8s::SocketPod> pod;
+    if (!pod_list.empty()) {
+      pod = pods_.index.ofSocket(s, scan_);
+      if (pod && pod->pod != nullptr) {
+        const std::uint32_t number = podNumber(pod->pod);
+        socket_pods_[i] = number;
+        ++pod_counts[number].total;
+        ++pod_counts[number].by_state[std::string(scanner::socketStateName(s))];
+      }
+    }
     socket_json_starts_.push_back(socket_json_.size());
-    appendSocketJson(socket_json_, s, scan_);
+    appendSocketJson(socket_json_, s, scan_, pod);
     socket_json_ += ',';
   }
   socket_json_starts_.push_back(socket_json_.size());
+  pod_json_.resize(pod_list.size());
+  for (std::size_t p = 0; p < pod_list.size(); ++p) {
+    const scanner::NetNamespace* netns = nullptr;
+    if (pod_list[p].netns_inode) {
+      if (auto it = netns_by_inode_.find(*pod_list[p].netns_inode); it != netns_by_inode_.end()) {
+        netns = &scan_.namespaces[it->second];
+      }
+    }
+    appendPodJson(pod_json_[p], pod_list[p], netns, pod_counts[p]);
+  }
 
   netns_json_ = list_head_;
   for (std::uint32_t ns = 0; ns < ns_count; ++ns) {
@@ -127,18 +165,30 @@ Snapshot::Snapshot(scanner::ScanResult scan, std::string node, std::int64_t comp
       netns_json_ += ',';
     }
     appendNetnsJson(netns_json_, scan_.namespaces[ns],
-                    netns_ranges_[ns].second - netns_ranges_[ns].first);
+                    netns_ranges_[ns].second - netns_ranges_[ns].first,
+                    pods_.index.ofNetns(scan_.namespaces[ns].inode));
   }
   netns_json_ += "]}\n";
 
-  // podnetstat_sockets{namespace,pod,netns,transport,state}; pods come with the k8s issue.
-  std::map<std::tuple<std::uint32_t, scanner::Transport, std::string>, std::uint64_t> counts;
-  for (const auto& s : sockets) {
-    ++counts[{s.netns_index, s.transport, scanner::socketStateName(s)}];
+  // podnetstat_sockets{namespace,pod,netns,transport,state}; an unnamed pod is labelled by uid.
+  std::map<std::tuple<std::uint32_t, std::uint32_t, scanner::Transport, std::string>, std::uint64_t>
+      counts;
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    const auto& s = sockets[i];
+    ++counts[{s.netns_index, socket_pods_[i], s.transport, scanner::socketStateName(s)}];
   }
   for (const auto& [key, count] : counts) {
-    const auto& [ns, transport, state] = key;
-    socket_metrics_ += R"(podnetstat_sockets{namespace="",pod="",netns=")";
+    const auto& [ns, pod, transport, state] = key;
+    socket_metrics_ += R"(podnetstat_sockets{namespace=")";
+    if (pod != kNoPod) {
+      const k8s::Pod& p = pod_list[pod];
+      socket_metrics_ += escapeLabelValue(p.namespace_name.value_or(""));
+      socket_metrics_ += R"(",pod=")";
+      socket_metrics_ += escapeLabelValue(p.name.value_or(p.uid));
+    } else {
+      socket_metrics_ += R"(",pod=")";
+    }
+    socket_metrics_ += R"(",netns=")";
     socket_metrics_ += escapeLabelValue(netns_labels_[ns]);
     socket_metrics_ += R"(",transport=")";
     socket_metrics_ += scanner::transportName(transport);
@@ -148,6 +198,17 @@ Snapshot::Snapshot(scanner::ScanResult scan, std::string node, std::int64_t comp
     appendJsonUint(socket_metrics_, count);
     socket_metrics_ += '\n';
   }
+}
+
+std::string Snapshot::podLabel(std::uint32_t pod) const {
+  if (pod == kNoPod || pod >= pods_.index.pods().size()) {
+    return "-";
+  }
+  const k8s::Pod& p = pods_.index.pods()[pod];
+  if (p.namespace_name && p.name) {
+    return *p.namespace_name + "/" + *p.name;
+  }
+  return p.uid;
 }
 
 std::int64_t Snapshot::findNetns(std::string_view name_or_inode) const {
@@ -187,16 +248,24 @@ void Snapshot::renderTable() const {
   for (const auto& label : netns_labels_) {
     width = std::max(width, label.size());
   }
-  ++width;  // one blank between the column and netstat's own
-  const auto column = [&](std::string& out, std::string_view text) {
+  ++width;  // one blank between the column and the next
+  std::vector<std::string> pod_labels(pods_.index.pods().size());
+  std::size_t pod_width = std::string_view(kPodColumn).size();
+  for (std::uint32_t p = 0; p < pod_labels.size(); ++p) {
+    pod_labels[p] = podLabel(p);
+    pod_width = std::max(pod_width, pod_labels[p].size());
+  }
+  ++pod_width;
+  const auto column = [](std::string& out, std::string_view text, std::size_t w) {
     out += text;
-    out.append(width - std::min(width, text.size()), ' ');
+    out.append(w - std::min(w, text.size()), ' ');
   };
   const auto withColumn = [&](const std::string& header) {
-    // netstat's header is a title line and a column line: the column goes on the second.
+    // netstat's header is a title line and a column line: the columns go on the second.
     const auto newline = header.find('\n');
     std::string out = header.substr(0, newline + 1);
-    column(out, kNetnsColumn);
+    column(out, kNetnsColumn, width);
+    column(out, kPodColumn, pod_width);
     out += header.substr(newline + 1);
     return out;
   };
@@ -206,9 +275,12 @@ void Snapshot::renderTable() const {
   const auto& sockets = scan_.sockets;
   table_.reserve(sockets.size() * 160);
   table_starts_.reserve(sockets.size() + 1);
-  for (const auto& s : sockets) {
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    const auto& s = sockets[i];
     table_starts_.push_back(table_.size());
-    column(table_, netns_labels_[s.netns_index]);
+    column(table_, netns_labels_[s.netns_index], width);
+    column(table_, socket_pods_[i] == kNoPod ? std::string_view("-") : pod_labels[socket_pods_[i]],
+           pod_width);
     renderer.appendRow(table_, s, scan_);
   }
   table_starts_.push_back(table_.size());
@@ -237,8 +309,10 @@ SnapshotRefresher::SnapshotRefresher(ScanFunction scan,
                                      std::chrono::milliseconds interval,
                                      std::string node,
                                      SnapshotStore& store,
-                                     ScanMetrics& metrics)
+                                     ScanMetrics& metrics,
+                                     PodFunction pods)
     : scan_(std::move(scan)),
+      pods_(std::move(pods)),
       interval_(interval),
       node_(std::move(node)),
       store_(store),
@@ -300,8 +374,12 @@ void SnapshotRefresher::run() {
     if (result.ok()) {
       try {
         const std::int64_t completed = nowUnixMs();
-        auto snapshot =
-            std::make_shared<const Snapshot>(std::move(result).value(), node_, completed);
+        PodAttribution pods;
+        if (pods_) {
+          pods = pods_(*result);
+        }
+        auto snapshot = std::make_shared<const Snapshot>(std::move(result).value(), node_,
+                                                         completed, std::move(pods));
         metrics_.recordScan(snapshot->scan(), seconds, completed);
         spdlog::debug("scan: {} sockets in {} namespaces, {:.1f} ms (+{:.1f} ms indexing)",
                       snapshot->scan().sockets.size(), snapshot->scan().namespaces.size(),

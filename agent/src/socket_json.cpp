@@ -88,7 +88,6 @@ std::string timerName(std::uint8_t active) {
   return "unknown(" + std::to_string(active) + ")";
 }
 
-
 std::string_view unixTypeName(std::uint16_t type) {
   static constexpr std::array<std::string_view, 6> kNames = {"unknown", "stream", "dgram",
                                                              "raw",     "rdm",    "seqpacket"};
@@ -129,23 +128,15 @@ void appendNetns(std::string& out, const Socket& s, const ScanResult& scan) {
     out += "null";
     return;
   }
-  const scanner::NetNamespace& ns = scan.namespaces[s.netns_index];
-  out += "{\"inode\":";
-  appendInt(out, ns.inode);
-  out += ",\"name\":";
-  if (ns.names.empty()) {
-    out += "null";
+  appendNetnsRefJson(out, scan.namespaces[s.netns_index]);
+}
+
+void appendOptionalString(std::string& out, const std::optional<std::string>& text) {
+  if (text) {
+    appendJsonString(out, *text);
   } else {
-    appendJsonString(out, ns.names.front());
+    out += "null";
   }
-  out += ",\"names\":[";
-  for (std::size_t i = 0; i < ns.names.size(); ++i) {
-    if (i > 0) {
-      out += ',';
-    }
-    appendJsonString(out, ns.names[i]);
-  }
-  out += "]}";
 }
 
 void appendUnixFields(std::string& out, const Socket& s) {
@@ -265,7 +256,113 @@ void appendJsonString(std::string& out, std::string_view text) {
   out += '"';
 }
 
-void appendSocketJson(std::string& out, const Socket& s, const ScanResult& scan) {
+void appendNetnsRefJson(std::string& out, const scanner::NetNamespace& ns) {
+  out += "{\"inode\":";
+  appendInt(out, ns.inode);
+  out += ",\"name\":";
+  if (ns.names.empty()) {
+    out += "null";
+  } else {
+    appendJsonString(out, ns.names.front());
+  }
+  out += ",\"names\":[";
+  for (std::size_t i = 0; i < ns.names.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    appendJsonString(out, ns.names[i]);
+  }
+  out += "]}";
+}
+
+void appendPodRefJson(std::string& out, const std::optional<k8s::SocketPod>& pod) {
+  if (!pod || pod->pod == nullptr) {
+    out += "null";
+    return;
+  }
+  out += "{\"namespace\":";
+  appendOptionalString(out, pod->pod->namespace_name);
+  out += ",\"name\":";
+  appendOptionalString(out, pod->pod->name);
+  out += ",\"uid\":";
+  appendJsonString(out, pod->pod->uid);
+  out += ",\"container\":";
+  if (pod->container == nullptr) {
+    out += "null";
+  } else {
+    out += "{\"id\":";
+    appendJsonString(out, pod->container->id);
+    out += ",\"name\":";
+    appendOptionalString(out, pod->container->name);
+    out += '}';
+  }
+  out += '}';
+}
+
+void appendPodJson(std::string& out,
+                   const k8s::Pod& pod,
+                   const scanner::NetNamespace* netns,
+                   const PodSocketCounts& sockets) {
+  out += "{\"uid\":";
+  appendJsonString(out, pod.uid);
+  out += ",\"namespace\":";
+  appendOptionalString(out, pod.namespace_name);
+  out += ",\"name\":";
+  appendOptionalString(out, pod.name);
+  out += ",\"hostNetwork\":";
+  out += pod.host_network ? "true" : "false";
+  out += ",\"ips\":[";
+  for (std::size_t i = 0; i < pod.ips.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    appendJsonString(out, pod.ips[i]);
+  }
+  out += "],\"netns\":";
+  if (netns == nullptr) {
+    out += "null";
+  } else {
+    appendNetnsRefJson(out, *netns);
+  }
+  out += ",\"containers\":[";
+  for (std::size_t i = 0; i < pod.containers.size(); ++i) {
+    const k8s::PodContainer& c = pod.containers[i];
+    if (i > 0) {
+      out += ',';
+    }
+    out += "{\"id\":";
+    appendJsonString(out, c.id);
+    out += ",\"name\":";
+    appendOptionalString(out, c.name);
+    out += ",\"pids\":[";
+    for (std::size_t k = 0; k < c.pids.size(); ++k) {
+      if (k > 0) {
+        out += ',';
+      }
+      appendInt(out, c.pids[k]);
+    }
+    out += "]}";
+  }
+  out += "],\"sockets\":{\"total\":";
+  appendInt(out, sockets.total);
+  out += ",\"byState\":{";
+  bool first = true;
+  for (const auto& [state, count] : sockets.by_state) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    appendJsonString(out, state);
+    out += ':';
+    appendInt(out, count);
+  }
+  out += "}}}";
+}
+
+void appendSocketJson(std::string& out,
+                      const Socket& s,
+                      const ScanResult& scan,
+                      const std::optional<k8s::SocketPod>& pod) {
   out += '{';
   appendKey(out, "transport");
   appendJsonString(out, scanner::transportName(s.transport));
@@ -290,7 +387,7 @@ void appendSocketJson(std::string& out, const Socket& s, const ScanResult& scan)
   appendNetns(out, s, scan);
   out += ',';
   appendKey(out, "pod");
-  out += "null";  // pod identity comes with the k8s library
+  appendPodRefJson(out, pod);
   out += '}';
 }
 

@@ -273,20 +273,21 @@ TEST_F(ApiHandlerTest, NodeDescribesTheLastScan) {
   EXPECT_TRUE(j["sources"]["cri"]["ok"].is_boolean());
 }
 
-TEST_F(ApiHandlerTest, TableIsNetstatTextWithANamespaceColumn) {
+TEST_F(ApiHandlerTest, TableIsNetstatTextWithNamespaceAndPodColumns) {
   publish();
   auto r = call("/api/v1/sockets?format=table");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; charset=utf-8");
   const std::string text = drain(r);
-  EXPECT_THAT(text, ::testing::StartsWith(
-                        "Active Internet connections (servers and established)\n"
-                        "Netns      Proto Recv-Q Send-Q Local Address           Foreign Address"));
+  EXPECT_THAT(text,
+              ::testing::StartsWith(
+                  "Active Internet connections (servers and established)\n"
+                  "Netns      Pod Proto Recv-Q Send-Q Local Address           Foreign Address"));
   EXPECT_THAT(text, ::testing::HasSubstr("\nActive UNIX domain sockets (servers and established)\n"
-                                         "Netns      Proto RefCnt Flags"));
-  EXPECT_THAT(text, ::testing::HasSubstr("\ncni-a      tcp6       0      0 :::8080"));
+                                         "Netns      Pod Proto RefCnt Flags"));
+  EXPECT_THAT(text, ::testing::HasSubstr("\ncni-a      -   tcp6       0      0 :::8080"));
   EXPECT_THAT(text, ::testing::HasSubstr("200/nginx"));
-  EXPECT_THAT(text, ::testing::HasSubstr("\n4026531840 tcp        0      0 0.0.0.0:22"));
+  EXPECT_THAT(text, ::testing::HasSubstr("\n4026531840 -   tcp        0      0 0.0.0.0:22"));
   // Only the blocks the transports need.
   r = call("/api/v1/sockets?format=table&transport=unix");
   const std::string unix_only = drain(r);

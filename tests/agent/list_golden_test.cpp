@@ -229,9 +229,9 @@ TEST_F(ListGoldenTest, UnknownOptionIsAUsageError) {
 }
 
 TEST_F(ListGoldenTest, OtherNetstatModesAreRefusedByName) {
-  const RunResult r = listNsA({"-i"});
+  const RunResult r = listNsA({"-c"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("'-i'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'-c'"), std::string::npos) << r.err;
 }
 
 TEST_F(ListGoldenTest, UnknownPidFails) {
@@ -437,7 +437,8 @@ TEST(ListArgsTest, Errors) {
   EXPECT_NE(parseError({"--netns-pid", "abc"}).find("abc"), std::string::npos);
   EXPECT_NE(parseError({"--netns-pid", "0"}).find("0"), std::string::npos);
   EXPECT_NE(parseError({"--netns"}).find("needs an argument"), std::string::npos);
-  EXPECT_NE(parseError({"-s"}).find("not supported"), std::string::npos);
+  EXPECT_NE(parseError({"-c"}).find("not supported"), std::string::npos);
+  EXPECT_NE(parseError({"-M"}).find("not supported"), std::string::npos);
   EXPECT_NE(parseError({"extra"}).find("extra"), std::string::npos);
   EXPECT_EQ(parseError({"-tuwanpeoW"}), "");
 }
@@ -453,6 +454,19 @@ TEST(ListArgsTest, BackendDefaultsToProcfsAndCanBeChosen) {
   EXPECT_EQ(scanOptionsFor(parse({"--backend", "netlink"})).backend, scanner::Backend::Netlink);
   EXPECT_EQ(scanOptionsFor(parse({"--backend=auto"})).backend, scanner::Backend::Auto);
   EXPECT_NE(parseError({"--backend", "ebpf"}).find("ebpf"), std::string::npos);
+}
+
+TEST(ListArgsTest, NetstatModesSelectTheirView) {
+  EXPECT_EQ(parse({"-tan"}).view, ListView::Sockets);
+  EXPECT_EQ(parse({"-i"}).view, ListView::Interfaces);
+  EXPECT_EQ(parse({"-rn"}).view, ListView::Routes);
+  EXPECT_TRUE(parse({"-rn", "-A", "inet6"}).ipv6_only);
+  EXPECT_EQ(parse({"-gn", "-4"}).view, ListView::Groups);
+  EXPECT_TRUE(parse({"-gn", "-4"}).ipv4_only);
+  const ListArgs stats = parse({"-st"});
+  EXPECT_EQ(stats.view, ListView::Statistics);
+  EXPECT_TRUE(stats.stats_tcp);
+  EXPECT_FALSE(stats.stats_udp);
 }
 
 }  // namespace

@@ -536,3 +536,27 @@ TEST_F(LiveNetstat, ProcessesExitingDuringTheScanDoNotBreakIt) {
 
 }  // namespace
 }  // namespace podnetstat::testing
+
+namespace podnetstat::testing {
+namespace {
+
+// netstat's other modes through `list`: routes and multicast groups of a namespace equal what
+// netstat prints inside it (the veth, its routes and the groups the zoo joined).
+TEST_F(LiveNetstat, RoutesAndGroupsMatchNetstatInsideTheNamespace) {
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"-rn"}, {"-rn", "-A", "inet6"}, {"-gn"}}) {
+    std::vector<std::string> ours{"--netns", env().a.name()};
+    ours.insert(ours.end(), flags.begin(), flags.end());
+    const CommandResult mine = podnetstatList(ours);
+    std::vector<std::string> theirs{"netstat"};
+    theirs.insert(theirs.end(), flags.begin(), flags.end());
+    const CommandResult netstat = env().a.run(theirs);
+    ASSERT_EQ(mine.exit_code, 0) << mine.err;
+    ASSERT_EQ(netstat.exit_code, 0) << netstat.err;
+    EXPECT_EQ(mine.out, netstat.out) << join(flags);
+    EXPECT_NE(mine.out.find(flags[0] == "-gn" ? "lo" : "Kernel"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace podnetstat::testing

@@ -13,6 +13,7 @@
 #include "podnetstat/agent/http_server.h"
 #include "podnetstat/agent/metrics.h"
 #include "podnetstat/agent/snapshot.h"
+#include "podnetstat/k8s/pod_metadata.h"
 
 namespace podnetstat::agent {
 
@@ -21,15 +22,27 @@ struct NodeInfo {
   std::string node;
   std::string kernel;  // uname -r
   std::string backend = "procfs";
+  /// The pod metadata sources (cri, kubelet in /api/v1/node); null: none configured.
+  const k8s::PodMetadataCache* pod_cache = nullptr;
+  /// Where the cgroups are read ("cgroup" source endpoint).
+  std::string proc_root = "/proc";
 };
 
 /// The kernel release of this machine (uname -r), or "unknown".
 std::string kernelRelease();
 
 /// The body of a socket list: pieces of pre-rendered JSON (or netstat rows) of the sockets the
-/// query selects, produced as the connection sends them. Holds its snapshot alive.
+/// query selects (and, when `only_pod` is set, of that pod of the snapshot's index only),
+/// produced as the connection sends them. Holds its snapshot alive.
 std::shared_ptr<BodyStream> makeSocketListStream(std::shared_ptr<const Snapshot> snapshot,
-                                                 const SocketQuery& query);
+                                                 const SocketQuery& query,
+                                                 const k8s::Pod* only_pod = nullptr);
+
+/// The body of /api/v1/node: `snapshot` and `metadata` may be null.
+std::string nodeJson(const NodeInfo& node,
+                     const Snapshot* snapshot,
+                     const k8s::PodMetadata* metadata,
+                     const ScanMetrics& metrics);
 
 class ApiHandler {
  public:

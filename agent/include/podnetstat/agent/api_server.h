@@ -14,6 +14,7 @@
 #include "podnetstat/agent/http_server.h"
 #include "podnetstat/agent/metrics.h"
 #include "podnetstat/agent/snapshot.h"
+#include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
 
@@ -33,8 +34,15 @@ struct ApiServerOptions {
   HttpServerOptions http;
   /// Worker threads of the scanner (0: its default).
   unsigned scan_threads = 0;
-  /// The scan to run; empty = scanner::Scanner over `roots`, every namespace, with processes.
+  /// The scan to run; empty = scanner::Scanner over `roots`, every namespace, with processes,
+  /// read by `backend`.
   ScanFunction scan;
+  scanner::Backend backend = scanner::Backend::Procfs;
+  /// Makes the pod metadata sources (CRI, kubelet, log dir), once, in the constructor; empty: no
+  /// metadata (pods are still found by their cgroups, without names).
+  std::function<k8s::PodMetadataSources()> pod_sources;
+  /// How often the metadata sources are asked (sooner when a scan meets an unknown pod).
+  std::chrono::milliseconds pod_refresh{10000};
 };
 
 class ApiServer {
@@ -63,11 +71,15 @@ class ApiServer {
 
   const ScanMetrics& metrics() const { return metrics_; }
 
+  /// The pod metadata cache; null without pod sources.
+  const k8s::PodMetadataCache* podCache() const { return pod_cache_.get(); }
+
   HttpServerStats httpStats() const { return http_->stats(); }
 
  private:
   ApiServerOptions options_;
   std::unique_ptr<scanner::Scanner> scanner_;
+  std::unique_ptr<k8s::PodMetadataCache> pod_cache_;
   SnapshotStore store_;
   ScanMetrics metrics_;
   std::unique_ptr<SnapshotRefresher> refresher_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "podnetstat/agent/commands.h"
 #include "podnetstat/agent/netstat_format.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
@@ -15,17 +16,27 @@
 namespace podnetstat::agent {
 
 /// The parsed command line of `podnetstat list`.
+/// What `list` prints: socket tables, or one of netstat's other modes.
+enum class ListView : std::uint8_t { Sockets, Interfaces, Routes, Statistics, Groups };
+
 struct ListArgs {
   NetstatOptions format;
+  ListView view = ListView::Sockets;  // -i, -r, -s, -g
+  bool ipv4_only = false;             // -4 / -A inet (for -r, -g)
+  bool ipv6_only = false;             // -6 / -A inet6 (for -r, -g)
+  bool stats_tcp = false;             // -s -t
+  bool stats_udp = false;             // -s -u
   std::filesystem::path proc_root = "/proc";
   std::filesystem::path netns_dir = "/var/run/netns";
   scanner::Backend backend = scanner::Backend::Procfs;  // --backend
-  bool all_netns = false;                // --all-netns
-  bool no_host = false;                  // --no-host
-  std::vector<std::string> netns_names;  // --netns NAME...
-  std::vector<std::int32_t> netns_pids;  // --netns-pid PID...
-  bool json = false;                     // --json
-  bool help = false;                     // -h, --help
+  bool all_netns = false;                               // --all-netns
+  bool no_host = false;                                 // --no-host
+  std::vector<std::string> netns_names;                 // --netns NAME...
+  std::vector<std::int32_t> netns_pids;                 // --netns-pid PID...
+  bool json = false;                                    // --json
+  bool pods = false;                                    // --pods
+  PodSourceFlags pod_sources;                           // --cri-endpoint, --kubelet-*
+  bool help = false;                                    // -h, --help
 };
 
 /// Parses `list`'s arguments (argv[0] is "list"); getopt_long may permute argv. An error's

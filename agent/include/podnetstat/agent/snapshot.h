@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "podnetstat/k8s/pod_index.h"
+#include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/model.h"
 #include "podnetstat/scanner/result.h"
 
@@ -24,15 +26,47 @@ namespace podnetstat::agent {
 
 class ScanMetrics;
 
+/// The pods of one scan: its pod index and the metadata it was built from (null: no pod sources).
+struct PodAttribution {
+  k8s::PodIndex index;
+  std::shared_ptr<const k8s::PodMetadata> metadata;
+};
+
 /// One scan, ready to be queried. Immutable once built, except for the lazily rendered table
 /// rows (built once, thread-safe).
 class Snapshot {
  public:
-  /// Indexes the scan and renders every socket's JSON object. `completed_unix_ms` is when the
-  /// scan finished.
-  Snapshot(scanner::ScanResult scan, std::string node, std::int64_t completed_unix_ms);
+  /// Indexes the scan and renders every socket's JSON object (with its pod from `pods`, built
+  /// from this same scan). `completed_unix_ms` is when the scan finished.
+  Snapshot(scanner::ScanResult scan,
+           std::string node,
+           std::int64_t completed_unix_ms,
+           PodAttribution pods = {});
 
   const scanner::ScanResult& scan() const { return scan_; }
+
+  /// No pod (socketPod()).
+  static constexpr std::uint32_t kNoPod = UINT32_MAX;
+
+  /// The pod index of this scan; its pods() are what podIndex numbers refer to.
+  const k8s::PodIndex& podIndex() const { return pods_.index; }
+
+  /// The metadata the pod index was built from; null when the agent has no pod sources.
+  const k8s::PodMetadata* podMetadata() const { return pods_.metadata.get(); }
+
+  /// The pod (an index into podIndex().pods()) of scan().sockets[i], or kNoPod.
+  std::uint32_t socketPod(std::uint32_t i) const { return socket_pods_[i]; }
+
+  /// The pod object (DESIGN.md) of podIndex().pods()[pod].
+  const std::string& podJson(std::uint32_t pod) const { return pod_json_[pod]; }
+
+  /// The index of a pod pointer of podIndex().
+  std::uint32_t podNumber(const k8s::Pod* pod) const {
+    return static_cast<std::uint32_t>(pod - pods_.index.pods().data());
+  }
+
+  /// The label of a pod in tables: "namespace/name", its uid when unnamed, "-" for kNoPod.
+  std::string podLabel(std::uint32_t pod) const;
 
   const std::string& node() const { return node_; }
 
@@ -69,15 +103,18 @@ class Snapshot {
   /// The title of the column that names the namespace in tables.
   static constexpr const char* kNetnsColumn = "Netns";
 
+  /// The title of the column that names the pod in tables.
+  static constexpr const char* kPodColumn = "Pod";
+
   /// The netstat rows (`list -anpe`, newline included) of sockets [first, last), concatenated,
-  /// each opened by the namespace column. Rendered on first use.
+  /// each opened by the namespace and pod columns. Rendered on first use.
   std::string_view tableRows(std::uint32_t first, std::uint32_t last) const;
 
   /// tableRows(first, last).size().
   std::size_t tableRowsBytes(std::uint32_t first, std::uint32_t last) const;
 
   /// netstat's title and column lines of the inet (true) or unix (false) block, with the
-  /// namespace column.
+  /// namespace and pod columns.
   const std::string& tableHeader(bool inet) const;
 
   /// The whole body of /api/v1/netns.
@@ -90,6 +127,9 @@ class Snapshot {
   void renderTable() const;
 
   scanner::ScanResult scan_;
+  PodAttribution pods_;
+  std::vector<std::uint32_t> socket_pods_;
+  std::vector<std::string> pod_json_;
   std::string node_;
   std::int64_t completed_unix_ms_ = 0;
   std::string scanned_at_;
@@ -134,6 +174,10 @@ class SnapshotStore {
 /// Produces a scan; the real one wraps scanner::Scanner, tests inject slow or failing ones.
 using ScanFunction = std::function<Result<scanner::ScanResult>()>;
 
+/// Attributes a scan's sockets to pods (the agent's: the metadata cache's current view and a
+/// PodIndex); empty: no pods.
+using PodFunction = std::function<PodAttribution(const scanner::ScanResult&)>;
+
 /// Runs `scan` in a background thread: at once, then every `interval` (measured from the start of
 /// the previous scan; after a scan longer than the interval, the next one waits half an
 /// interval). One scan at a time. Each success becomes the store's current snapshot; a failure
@@ -144,7 +188,8 @@ class SnapshotRefresher {
                     std::chrono::milliseconds interval,
                     std::string node,
                     SnapshotStore& store,
-                    ScanMetrics& metrics);
+                    ScanMetrics& metrics,
+                    PodFunction pods = {});
   /// Waits for a scan in progress.
   ~SnapshotRefresher();
   SnapshotRefresher(const SnapshotRefresher&) = delete;
@@ -160,6 +205,7 @@ class SnapshotRefresher {
   void run();
 
   ScanFunction scan_;
+  PodFunction pods_;
   std::chrono::milliseconds interval_;
   std::string node_;
   SnapshotStore& store_;
