@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart and
-# --image, what the chart test and the image check need). Idempotent, and fast when everything
-# is there already (no apt-get at all then). Run as root.
+# Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart, --image
+# and --fuzz, what the chart test, the image check and the fuzz smoke need). Idempotent, and fast
+# when everything is there already (no apt-get at all then). Run as root.
 set -euo pipefail
 
 packages=(
@@ -24,6 +24,10 @@ chart_packages=(
   golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev
   golang-github-xeipuuv-gojsonschema-dev
 )
+fuzz_packages=(
+  # scripts/fuzz-smoke.sh: clang and its libFuzzer runtime
+  clang-14 libclang-rt-14-dev
+)
 image_packages=(
   # podman with runc (crun 1.8 refuses hybrid cgroup layouts), CNI plugins, mmdebstrap
   podman runc containernetworking-plugins iptables mmdebstrap
@@ -35,8 +39,9 @@ for arg in "$@"; do
       command -v npm >/dev/null || packages+=(nodejs npm)
       ;;
     --image) packages+=("${image_packages[@]}") ;;
+    --fuzz) packages+=("${fuzz_packages[@]}") ;;
     *)
-      echo "install-deps: unknown option '$arg' (--chart, --image)" >&2
+      echo "install-deps: unknown option '$arg' (--chart, --image, --fuzz)" >&2
       exit 2
       ;;
   esac

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the suite under a sanitizer and runs it through ctest, as root like scripts/test.sh:
+#   scripts/sanitize.sh [address|thread] [ctest arguments...]
+# address (the default): ASan+UBSan into build-asan/; thread: TSan into build-tsan/, with
+# tests/tsan.supp (Debian's uninstrumented gRPC/OpenSSL only). Any report fails the test that
+# caused it. The Helm chart test (no C++) is left to scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-address}
+[ $# -gt 0 ] && shift
+case "$kind" in
+  address) BUILD_DIR=${BUILD_DIR:-build-asan} ;;
+  thread) BUILD_DIR=${BUILD_DIR:-build-tsan} ;;
+  *)
+    echo "sanitize: unknown sanitizer '$kind' (address, thread)" >&2
+    exit 2
+    ;;
+esac
+jobs=${JOBS:-$(nproc)}
+werror=OFF
+[ "${CI:-}" = true ] && werror=ON
+
+bash scripts/install-deps.sh
+# The benchmarks say nothing a sanitizer would check that the tests do not.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNETSTAT_SANITIZE="$kind" \
+  -DPODNETSTAT_BUILD_BENCH=OFF -DPODNETSTAT_WERROR="$werror" >/dev/null
+cmake --build "$BUILD_DIR" -j"$jobs"
+
+# Reports abort the process (the test fails) and carry a stack; the options reach the agent the
+# tests start as a child process too.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$PWD/tests/tsan.supp}
+
+cd "$BUILD_DIR"
+# Sanitized code runs 2x (ASan) to 5-15x (TSan) slower: generous timeouts, no chart test.
+timeout_s=900
+[ "$kind" = thread ] && timeout_s=1800
+ctest --output-on-failure --timeout "$timeout_s" -j"$jobs" -LE chart "$@"
