@@ -221,6 +221,22 @@ NetlinkTableReader::NetlinkTableReader(int proc_fd,
                                        TableReader& fallback)
     : proc_fd_(proc_fd), netns_dir_(std::move(netns_dir)), fallback_(fallback) {}
 
+procfs::UniqueFd NetlinkTableReader::takeIdleSocket(std::uint64_t netns) {
+  std::lock_guard lock(mutex_);
+  auto it = idle_.find(netns);
+  if (it == idle_.end() || it->second.empty()) {
+    return {};
+  }
+  UniqueFd fd = std::move(it->second.back());
+  it->second.pop_back();
+  return fd;
+}
+
+void NetlinkTableReader::returnIdleSocket(std::uint64_t netns, procfs::UniqueFd fd) {
+  std::lock_guard lock(mutex_);
+  idle_[netns].push_back(std::move(fd));
+}
+
 Result<int> NetlinkTableReader::openDiagSocket(const NetNamespace& ns) const {
   return openInside(
       ns, [] { return ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); });
@@ -293,14 +309,17 @@ Result<ParseCounts> NetlinkTableReader::fallback(const NetNamespace& ns,
 Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
                                              Transport transport,
                                              std::vector<Socket>& out) {
-  auto socket = openDiagSocket(ns);
-  if (!socket) {
-    if (!ns.pids.empty()) {
-      return fallback_.read(ns, transport, out);  // cannot enter it; procfs still can
+  UniqueFd nl = takeIdleSocket(ns.inode);
+  if (!nl.valid()) {
+    auto socket = openDiagSocket(ns);
+    if (!socket) {
+      if (!ns.pids.empty()) {
+        return fallback_.read(ns, transport, out);  // cannot enter it; procfs still can
+      }
+      return Error{"netlink socket in the namespace: " + socket.error().message};
     }
-    return Error{"netlink socket in the namespace: " + socket.error().message};
+    nl.reset(*socket);
   }
-  const UniqueFd nl(*socket);
   const DiagTarget target = diagTarget(transport);
   ParseCounts counts;
   int err = 0;
@@ -339,6 +358,11 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
       fillInet(*m, transport, out.emplace_back());
       ++counts.rows;
     });
+  }
+  if (err == 0 || err == ENOENT || err == EOPNOTSUPP || err == EINVAL) {
+    // The dump ran to its end (DONE or an error message): the socket is clean for the next
+    // transport of this namespace, which saves entering the namespace again.
+    returnIdleSocket(ns.inode, std::move(nl));
   }
   if (err == ENOENT || err == EOPNOTSUPP || err == EINVAL) {
     // The kernel has no sock_diag handler for this family/protocol (raw_diag is often not

@@ -2,8 +2,13 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
 
 #include "podnetstat/scanner/scan.h"
+
+#include "procfs.h"
 
 namespace podnetstat::scanner {
 
@@ -25,6 +30,10 @@ class NetlinkTableReader final : public TableReader {
 
  private:
   Result<int> openDiagSocket(const NetNamespace& ns) const;
+  /// Sockets of a namespace whose last dump ran to its end, kept for its next transport: a
+  /// namespace is entered about once per worker, not once per transport.
+  procfs::UniqueFd takeIdleSocket(std::uint64_t netns);
+  void returnIdleSocket(std::uint64_t netns, procfs::UniqueFd fd);
   /// Enters the namespace, calls `open_fd` (returns an fd or -1 with errno), comes back.
   Result<int> openInside(const NetNamespace& ns, const std::function<int()>& open_fd) const;
   /// procfs for a transport sock_diag cannot dump.
@@ -35,6 +44,8 @@ class NetlinkTableReader final : public TableReader {
   int proc_fd_;
   std::filesystem::path netns_dir_;
   TableReader& fallback_;
+  std::mutex mutex_;
+  std::map<std::uint64_t, std::vector<procfs::UniqueFd>> idle_;
 };
 
 }  // namespace podnetstat::scanner
