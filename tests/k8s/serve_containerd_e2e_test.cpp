@@ -34,6 +34,7 @@
 
 #include "containerd_harness.h"
 #include "e2e_cri_client.h"
+#include "e2e_pods.h"
 #include "netns.h"
 #include "test_paths.h"
 
@@ -49,87 +50,11 @@ using podnetstat::testing::Subprocess;
 
 constexpr std::uint16_t kContainerPort = 18091;  // the container's listener; UDP on +1
 
-bool onCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
-// Skips, or fails on CI, where the test must run.
-#define PODNETSTAT_SKIP_OR_FAIL(reason) \
-  do {                                  \
-    if (onCi()) {                       \
-      FAIL() << (reason);               \
-    } else {                            \
-      GTEST_SKIP() << (reason);         \
-    }                                   \
-  } while (false)
-
-std::string newPodUid() {
-  std::ifstream in("/proc/sys/kernel/random/uuid");
-  std::string uid;
-  in >> uid;
-  return uid;
-}
-
-struct TestPod {
-  std::string namespace_name;
-  std::string name;
-  std::string uid;
-  std::string cgroup_parent;
-  bool host_network = false;
-  e2ecri::PodSandboxConfig config;
-  std::string sandbox_id;
-  int pid = 0;
-  std::uint64_t netns = 0;
-};
-
-/// The test's static listener, in a pod's network namespace unless hostNetwork, moved into the
-/// pod's cgroup: a process of the pod as far as the kernel can tell.
-struct Helper {
-  std::unique_ptr<Subprocess> process;
-  std::uint16_t tcp_port = 0;
-  std::uint16_t udp_port = 0;
-
-  Helper(const ContainerdHarness& harness, const TestPod& pod) {
-    std::vector<std::string> argv = {harness.listenerBinary().string(), "0"};
-    if (!pod.host_network) {
-      argv.insert(argv.begin(), {"nsenter", "--net=/proc/" + std::to_string(pod.pid) + "/ns/net"});
-    }
-    process = std::make_unique<Subprocess>(argv);
-    const auto line = process->readLine(10s);
-    if (!line || !line->starts_with("READY ")) {
-      throw std::runtime_error("listener helper did not start: " + line.value_or("(nothing)"));
-    }
-    std::istringstream in(line->substr(6));
-    in >> tcp_port >> udp_port;
-    ContainerdHarness::moveIntoCgroup(process->pid(), pod.cgroup_parent);
-  }
-};
-
-/// A plain socket of the node: this test process's own listener on 127.0.0.1.
-struct NodeListener {
-  int fd = -1;
-  std::uint16_t port = 0;
-
-  NodeListener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd, 4) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("node listener");
-    }
-    port = ntohs(addr.sin_port);
-  }
-
-  ~NodeListener() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
+using podnetstat::testing::Helper;
+using podnetstat::testing::newPodUid;
+using podnetstat::testing::NodeListener;
+using podnetstat::testing::onCi;
+using podnetstat::testing::TestPod;
 
 /// The agent under test, as its own process.
 class Agent {
