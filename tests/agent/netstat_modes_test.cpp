@@ -328,40 +328,8 @@ TEST(NetstatModesGroups, FamiliesCanBeLeftOut) {
 
 // --- live: a namespace made here ----------------------------------------------------------------
 
-/// A socket made inside `ns` by a thread that enters it; -1 on failure.
-int socketIn(const testing::NetNamespace& ns, int family, int type) {
-  int fd = -1;
-  std::thread t([&] {
-    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
-      fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-    }
-    if (nsfd >= 0) {
-      ::close(nsfd);
-    }
-  });
-  t.join();
-  return fd;
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using testing::OwnedFd;
+using testing::socketIn;
 
 class NetstatModesLiveTest : public ::testing::Test {
  protected:
@@ -378,8 +346,8 @@ class NetstatModesLiveTest : public ::testing::Test {
     // A second pair left down, both ends in A: -i shows it only with -a.
     a_->ip({"link", "add", "pmd0", "type", "veth", "peer", "name", "pmd1"});
 
-    v4_ = std::make_unique<Fd>(socketIn(*a_, AF_INET, SOCK_DGRAM));
-    v6_ = std::make_unique<Fd>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
+    v4_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET, SOCK_DGRAM));
+    v6_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
     ASSERT_GE(v4_->get(), 0);
     ASSERT_GE(v6_->get(), 0);
     ip_mreq mreq{};
@@ -475,8 +443,8 @@ class NetstatModesLiveTest : public ::testing::Test {
   std::unique_ptr<testing::NetNamespace> a_;
   std::unique_ptr<testing::NetNamespace> b_;
   std::unique_ptr<testing::VethPair> veth_;
-  std::unique_ptr<Fd> v4_;
-  std::unique_ptr<Fd> v6_;
+  std::unique_ptr<OwnedFd> v4_;
+  std::unique_ptr<OwnedFd> v6_;
   std::unique_ptr<testing::Subprocess> holder_;
   scanner::NetNamespace ns_;
 };

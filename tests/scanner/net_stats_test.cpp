@@ -480,41 +480,8 @@ TEST(ReadNetStatsTest, UsesTheNextProcessWhenOneVanished) {
 
 // --- live: real namespaces --------------------------------------------------------------------
 
-/// A socket made inside `ns` (a socket stays in the namespace it was made in), by a thread that
-/// enters it; -1 on failure.
-int socketIn(const testing::NetNamespace& ns, int family, int type) {
-  int fd = -1;
-  std::thread t([&] {
-    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
-      fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-    }
-    if (nsfd >= 0) {
-      ::close(nsfd);
-    }
-  });
-  t.join();
-  return fd;
-}
-
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-
-  ~FdGuard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using testing::OwnedFd;
+using testing::socketIn;
 
 class NetStatsLiveTest : public ::testing::Test {
  protected:
@@ -532,8 +499,8 @@ class NetStatsLiveTest : public ::testing::Test {
     a_->ip({"-6", "route", "add", "2001:db8:5::/48", "via", ad.b_v6, "metric", "11"});
 
     // Multicast memberships held by sockets of ours made inside A.
-    v4_ = std::make_unique<FdGuard>(socketIn(*a_, AF_INET, SOCK_DGRAM));
-    v6_ = std::make_unique<FdGuard>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
+    v4_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET, SOCK_DGRAM));
+    v6_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
     ASSERT_GE(v4_->get(), 0);
     ASSERT_GE(v6_->get(), 0);
     ip_mreq mreq{};
@@ -602,8 +569,8 @@ class NetStatsLiveTest : public ::testing::Test {
   std::unique_ptr<testing::NetNamespace> a_;
   std::unique_ptr<testing::NetNamespace> b_;
   std::unique_ptr<testing::VethPair> veth_;
-  std::unique_ptr<FdGuard> v4_;
-  std::unique_ptr<FdGuard> v6_;
+  std::unique_ptr<OwnedFd> v4_;
+  std::unique_ptr<OwnedFd> v6_;
   std::unique_ptr<testing::Subprocess> holder_;
   NetNamespace ns_;
 };

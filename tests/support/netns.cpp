@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 namespace podnetstat::testing {
 
@@ -526,6 +529,29 @@ int Subprocess::stop(milliseconds grace) {
     exit_code_ = stopGroup(pid_, grace);
   }
   return exit_code_.value_or(-1);
+}
+
+// ------------------------------------------------------------------------------ sockets
+
+int socketIn(const NetNamespace& ns, int family, int type) {
+  int fd = -1;
+  std::thread t([&] {
+    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
+      fd = ::socket(family, type | SOCK_CLOEXEC, 0);
+    }
+    if (nsfd >= 0) {
+      ::close(nsfd);
+    }
+  });
+  t.join();
+  return fd;
+}
+
+OwnedFd::~OwnedFd() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
 }
 
 }  // namespace podnetstat::testing

@@ -214,4 +214,23 @@ class Subprocess {
   std::optional<int> exit_code_;
 };
 
+/// A socket made inside `ns` (a socket stays in the namespace it was made in) by a thread that
+/// enters it; -1 on failure.
+int socketIn(const NetNamespace& ns, int family, int type);
+
+/// Closes a file descriptor when it goes out of scope.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+
+  ~OwnedFd();
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 }  // namespace podnetstat::testing
