@@ -288,9 +288,14 @@ Result<ParseCounts> NetlinkTableReader::fallback(const NetNamespace& ns,
   // No process to read /proc/<pid>/net through: open the table from inside the namespace (a
   // proc net file answers for the namespace it was opened in).
   const std::string path = "/proc/thread-self/net/" + std::string(transportName(transport));
-  auto fd = openInside(ns, [&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
+  int open_errno = 0;
+  auto fd = openInside(ns, [&] {
+    const int opened = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    open_errno = opened < 0 ? errno : 0;
+    return opened;
+  });
   if (!fd) {
-    if (fd.error().message == std::strerror(ENOENT)) {
+    if (open_errno == ENOENT) {
       return ParseCounts{};  // no such table in this kernel
     }
     return Error{"cannot open " + std::string(transportName(transport)) + ": " +
