@@ -34,9 +34,9 @@
 #include "podnetstat/agent/commands.h"
 #include "podnetstat/agent/netstat_modes.h"
 #include "podnetstat/agent/socket_json.h"
-#include "podnetstat/scanner/net_stats.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
+#include "podnetstat/scanner/net_stats.h"
 
 namespace podnetstat::agent {
 namespace {
@@ -256,10 +256,14 @@ void writeOut(const std::string& text) {
   }
 }
 
-void reportUnreadable(const scanner::NetNamespace& ns) {
+void reportUnreadable(const scanner::NetNamespace& ns, const std::string& why) {
   std::fprintf(stderr, "podnetstat list: network namespace %s (%llu): %s\n",
                namespaceLabel(ns).c_str(), static_cast<unsigned long long>(ns.inode),
-               ns.error.empty() ? "not readable" : ns.error.c_str());
+               why.empty() ? "not readable" : why.c_str());
+}
+
+void reportUnreadable(const scanner::NetNamespace& ns) {
+  reportUnreadable(ns, ns.error);
 }
 
 /// The pods of a scan for --pods (an empty index without --pods).
@@ -477,9 +481,7 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
     auto stats = scanner::readNetStats(scanner::Roots{args.proc_root, args.netns_dir}, ns, files);
     if (!stats) {
       writeOut(out);
-      std::fprintf(stderr, "podnetstat list: network namespace %s (%llu): %s\n",
-                   namespaceLabel(ns).c_str(), static_cast<unsigned long long>(ns.inode),
-                   stats.error().message.c_str());
+      reportUnreadable(ns, stats.error().message);
       rc = blocks ? rc : 1;
       continue;
     }
