@@ -2,7 +2,10 @@
 
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <memory>
 
 namespace podnetstat::scanner::procfs {
 
@@ -15,18 +18,31 @@ int readFileAt(int dirfd, const char* path, std::string& buf, std::size_t max) {
   if (!fd.valid()) {
     return errno;
   }
-  buf.clear();
+
+  // Reads go to a per-thread scratch that is never zero-filled (a std::string would clear
+  // every byte it grows by, on every table of every namespace); only the content is copied out.
+  struct Scratch {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+  };
+
+  thread_local Scratch scratch;
   std::size_t used = 0;
   for (;;) {
-    if (buf.size() - used < 65536 && buf.size() < max) {
-      // Grow geometrically; resize keeps the earlier bytes.
-      buf.resize(std::min(max, std::max<std::size_t>(buf.size() * 2, used + 131072)));
+    if (scratch.size - used < 65536 && scratch.size < max) {
+      const std::size_t grown = std::min(max, std::max<std::size_t>(scratch.size * 2, 131072));
+      std::unique_ptr<char[]> bigger(new char[grown]);  // uninitialized on purpose
+      if (used != 0) {
+        std::memcpy(bigger.get(), scratch.data.get(), used);
+      }
+      scratch.data = std::move(bigger);
+      scratch.size = grown;
     }
-    const std::size_t room = std::min(buf.size(), max) - used;
+    const std::size_t room = std::min(scratch.size, max) - used;
     if (room == 0) {
       break;
     }
-    const ssize_t n = ::read(fd.get(), buf.data() + used, room);
+    const ssize_t n = ::read(fd.get(), scratch.data.get() + used, room);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -40,7 +56,7 @@ int readFileAt(int dirfd, const char* path, std::string& buf, std::size_t max) {
     }
     used += static_cast<std::size_t>(n);
   }
-  buf.resize(used);
+  buf.assign(scratch.data.get(), used);
   return 0;
 }
 
