@@ -250,10 +250,10 @@ class OpenApiDocument : public ::testing::Test {
 
 TEST_F(OpenApiDocument, IsOpenApi3WithEveryRoute) {
   EXPECT_THAT(spec_["openapi"].get<std::string>(), ::testing::StartsWith("3."));
-  for (const char* path :
-       {"/healthz", "/readyz", "/metrics", "/api/v1/node", "/api/v1/sockets", "/api/v1/netns",
-        "/api/v1/pods", "/api/v1/namespaces/{namespace}/pods",
-        "/api/v1/namespaces/{namespace}/pods/{pod}/sockets", "/api/v1/pods/{uid}/sockets"}) {
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/api/v1/node", "/api/v1/sockets",
+                           "/api/v1/netns", "/api/v1/pods", "/api/v1/namespaces/{namespace}/pods",
+                           "/api/v1/namespaces/{namespace}/pods/{pod}/sockets",
+                           "/api/v1/pods/{uid}/sockets", "/api/v1/listeners"}) {
     EXPECT_TRUE(spec_["paths"].contains(path)) << path;
   }
 }
@@ -372,9 +372,14 @@ TEST_F(OpenApiLive, RealAnswersOfEveryRouteMatchTheDocument) {
       {"/api/v1/namespaces/default/pods/web-0/sockets", 404},
       {"/api/v1/namespaces/default/pods/web-0/sockets?state=bogus", 400},
       {"/api/v1/pods/6f1d2a3b-0000-4000-8000-000000000000/sockets", 404},
+      {"/api/v1/listeners", 200},
+      {"/api/v1/listeners?format=table", 200},
+      {"/api/v1/listeners?exposure=node,loopback&transport=tcp,unix", 200},
+      {"/api/v1/listeners?exposure=cluster", 400},
   };
   if (ns_) {
     targets.emplace_back("/api/v1/sockets?netns=" + ns_->name(), 200);
+    targets.emplace_back("/api/v1/listeners?netns=" + ns_->name(), 200);
   }
   std::set<std::string> covered;
   for (const auto& [target, status] : targets) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "podnetstat/agent/listeners.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/scanner/model.h"
 
@@ -36,6 +37,7 @@ void appendNetnsRefJson(std::string& out, const scanner::NetNamespace& ns);
 struct PodSocketCounts {
   std::uint64_t total = 0;
   std::map<std::string, std::uint64_t> by_state;
+  PodListenerCounts listeners;
 };
 
 /// Appends the pod object of DESIGN.md ("Other objects"): `netns` is the pod's own namespace
