@@ -16,6 +16,7 @@
 
 #include "podnetstat/agent/api_query.h"
 #include "podnetstat/agent/http_message.h"
+#include "podnetstat/agent/socket_json.h"
 #include "podnetstat/k8s/exposure.h"
 
 namespace podnetstat::agent {
@@ -30,12 +31,6 @@ struct Listener {
   std::optional<bool> declared;
   std::uint16_t host_port = 0;  // 0: none
   std::optional<bool> uid0;     // nullopt: no owning process known
-};
-
-/// Listening sockets of one pod, for its summary in /api/v1/pods.
-struct PodListenerCounts {
-  std::array<std::uint64_t, k8s::kExposureCount> by_exposure{};  // indexed by k8s::Exposure
-  std::uint64_t undeclared = 0;                                  // declared == false
 };
 
 /// The listeners of one snapshot, in the snapshot's socket order.

@@ -3,13 +3,14 @@
 // JSON of the API objects, written straight into a string (no document tree), so that large
 // answers can be produced piece by piece. Shapes: DESIGN.md "REST API".
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "podnetstat/agent/listeners.h"
+#include "podnetstat/k8s/exposure.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/scanner/model.h"
 
@@ -32,6 +33,12 @@ void appendPodRefJson(std::string& out, const std::optional<k8s::SocketPod>& pod
 
 /// Appends the netns reference `{"inode","name","names"}` of a namespace.
 void appendNetnsRefJson(std::string& out, const scanner::NetNamespace& ns);
+
+/// Listening sockets of one pod (listeners.h), for its summary.
+struct PodListenerCounts {
+  std::array<std::uint64_t, k8s::kExposureCount> by_exposure{};  // indexed by k8s::Exposure
+  std::uint64_t undeclared = 0;                                  // declared == false
+};
 
 /// Socket counts of one pod, for its summary.
 struct PodSocketCounts {
