@@ -132,7 +132,7 @@ class ListenerStream : public BodyStream {
     const bool json = query_.sockets.format == OutputFormat::Json;
     if (!started_) {
       started_ = true;
-      out += json ? snapshot_->listHead() : table.tableHeader();
+      out += json ? snapshot_->listHead() : table.tableHeader(*snapshot_);
     }
     const auto& all = table.listeners();
     while (out.size() < kChunkBytes && pos_ < all.size()) {
@@ -149,7 +149,7 @@ class ListenerStream : public BodyStream {
         out += socket.substr(0, socket.size() - 1);  // without its closing brace
         out += table.jsonTail(i);
       } else {
-        out += table.tableRow(i);
+        out += table.tableRow(*snapshot_, i);
       }
     }
     if (pos_ < all.size()) {
@@ -205,7 +205,6 @@ ListenerTable ListenerTable::build(const Snapshot& snapshot) {
   const auto& scan = snapshot.scan();
   const auto pods = snapshot.podIndex().pods();
   t.pod_counts_.resize(pods.size());
-  std::vector<std::array<std::string, kColumnCount>> rows;
   std::map<std::pair<std::uint32_t, k8s::Exposure>, std::uint64_t> series;
 
   for (std::uint32_t i = 0; i < scan.sockets.size(); ++i) {
@@ -236,7 +235,9 @@ ListenerTable ListenerTable::build(const Snapshot& snapshot) {
       }
     }
 
-    std::string tail = R"(,"exposure":")";
+    t.json_tail_starts_.push_back(t.json_tails_.size());
+    std::string& tail = t.json_tails_;
+    tail += R"(,"exposure":")";
     tail += k8s::exposureName(l.exposure);
     tail += R"(","exposureReason":)";
     appendJsonString(tail, l.reason);
@@ -251,7 +252,6 @@ ListenerTable ListenerTable::build(const Snapshot& snapshot) {
     tail += R"(,"uid0":)";
     appendOptionalBool(tail, l.uid0);
     tail += '}';
-    t.json_tails_.push_back(std::move(tail));
 
     if (pod != nullptr) {
       PodListenerCounts& counts = t.pod_counts_[pod_number];
@@ -261,34 +261,10 @@ ListenerTable ListenerTable::build(const Snapshot& snapshot) {
       }
     }
     ++series[{pod_number, l.exposure}];
-    rows.push_back(cells(snapshot, l));
     t.listeners_.push_back(std::move(l));
   }
 
-  // The table: every column but the last padded to its widest cell, one blank between columns.
-  std::array<std::size_t, kColumnCount> widths{};
-  for (std::size_t c = 0; c < kColumnCount; ++c) {
-    widths[c] = kColumnTitles[c].size();
-    for (const auto& row : rows) {
-      widths[c] = std::max(widths[c], row[c].size());
-    }
-  }
-  const auto line = [&](const auto& cell) {
-    std::string out;
-    for (std::size_t c = 0; c < kColumnCount; ++c) {
-      const std::string_view text = cell(c);
-      out += text;
-      if (c + 1 < kColumnCount) {
-        out.append(widths[c] - std::min(widths[c], text.size()) + 1, ' ');
-      }
-    }
-    out += '\n';
-    return out;
-  };
-  t.table_header_ = line([&](std::size_t c) { return kColumnTitles[c]; });
-  for (const auto& row : rows) {
-    t.table_rows_.push_back(line([&](std::size_t c) { return std::string_view(row[c]); }));
-  }
+  t.json_tail_starts_.push_back(t.json_tails_.size());
 
   for (const auto& [key, count] : series) {
     t.listener_metrics_ += "podnetstat_listeners{";
@@ -311,6 +287,53 @@ ListenerTable ListenerTable::build(const Snapshot& snapshot) {
     t.undeclared_metrics_ += '\n';
   }
   return t;
+}
+
+const ListenerTable::Table& ListenerTable::table(const Snapshot& snapshot) const {
+  std::call_once(table_->once, [&] {
+    Table& t = *table_;
+    std::vector<std::array<std::string, kColumnCount>> rows;
+    rows.reserve(listeners_.size());
+    for (const Listener& l : listeners_) {
+      rows.push_back(cells(snapshot, l));
+    }
+    // Every column but the last padded to its widest cell, one blank between columns.
+    std::array<std::size_t, kColumnCount> widths{};
+    for (std::size_t c = 0; c < kColumnCount; ++c) {
+      widths[c] = kColumnTitles[c].size();
+      for (const auto& row : rows) {
+        widths[c] = std::max(widths[c], row[c].size());
+      }
+    }
+    const auto line = [&](std::string& out, const auto& cell) {
+      for (std::size_t c = 0; c < kColumnCount; ++c) {
+        const std::string_view text = cell(c);
+        out += text;
+        if (c + 1 < kColumnCount) {
+          out.append(widths[c] - std::min(widths[c], text.size()) + 1, ' ');
+        }
+      }
+      out += '\n';
+    };
+    line(t.header, [&](std::size_t c) { return kColumnTitles[c]; });
+    t.starts.reserve(rows.size() + 1);
+    for (const auto& row : rows) {
+      t.starts.push_back(t.rows.size());
+      line(t.rows, [&](std::size_t c) { return std::string_view(row[c]); });
+    }
+    t.starts.push_back(t.rows.size());
+  });
+  return *table_;
+}
+
+const std::string& ListenerTable::tableHeader(const Snapshot& snapshot) const {
+  return table(snapshot).header;
+}
+
+std::string_view ListenerTable::tableRow(const Snapshot& snapshot, std::size_t listener) const {
+  const Table& t = table(snapshot);
+  return std::string_view(t.rows).substr(t.starts[listener],
+                                         t.starts[listener + 1] - t.starts[listener]);
 }
 
 Result<ListenerQuery> parseListenerQuery(const std::vector<QueryParam>& params) {

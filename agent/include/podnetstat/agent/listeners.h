@@ -10,8 +10,10 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "podnetstat/agent/api_query.h"
@@ -49,12 +51,18 @@ class ListenerTable {
   const PodListenerCounts& podCounts(std::uint32_t pod) const { return pod_counts_[pod]; }
 
   /// The fields a listener adds to its socket object (`,"exposure":...}`), closing the object.
-  const std::string& jsonTail(std::size_t listener) const { return json_tails_[listener]; }
+  std::string_view jsonTail(std::size_t listener) const {
+    return std::string_view(json_tails_)
+        .substr(json_tail_starts_[listener],
+                json_tail_starts_[listener + 1] - json_tail_starts_[listener]);
+  }
 
-  /// The table's header line and one row per listener (newline included).
-  const std::string& tableHeader() const { return table_header_; }
+  /// The table's header line (newline included). `snapshot` is the one this table was built
+  /// for; the table is rendered on first use (thread-safe), as most scans are never asked for it.
+  const std::string& tableHeader(const Snapshot& snapshot) const;
 
-  const std::string& tableRow(std::size_t listener) const { return table_rows_[listener]; }
+  /// The table row of a listener (newline included); see tableHeader().
+  std::string_view tableRow(const Snapshot& snapshot, std::size_t listener) const;
 
   /// podnetstat_listeners{namespace,pod,exposure} series (no HELP/TYPE lines).
   const std::string& listenerMetrics() const { return listener_metrics_; }
@@ -65,9 +73,19 @@ class ListenerTable {
  private:
   std::vector<Listener> listeners_;
   std::vector<PodListenerCounts> pod_counts_;
-  std::vector<std::string> json_tails_;
-  std::string table_header_;
-  std::vector<std::string> table_rows_;
+  std::string json_tails_;                     // all tails, concatenated
+  std::vector<std::size_t> json_tail_starts_;  // listeners + 1 entries
+
+  struct Table {
+    std::once_flag once;
+    std::string header;
+    std::string rows;                 // all rows, concatenated
+    std::vector<std::size_t> starts;  // listeners + 1 entries
+  };
+
+  const Table& table(const Snapshot& snapshot) const;
+
+  std::unique_ptr<Table> table_ = std::make_unique<Table>();
   std::string listener_metrics_;
   std::string undeclared_metrics_;
 };
