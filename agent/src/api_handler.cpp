@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "podnetstat/agent/json_write.h"
+#include "podnetstat/agent/listeners.h"
 #include "podnetstat/agent/socket_json.h"
 
 namespace podnetstat::agent {
@@ -419,6 +420,7 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
     NamespacePods,
     NamespacePodSockets,
     PodSockets,
+    Listeners,
   };
   Route route = Route::None;
   const auto is = [&](std::initializer_list<std::string_view> expected) {
@@ -460,6 +462,8 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
     route = Route::NamespacePodSockets;
   } else if (is({"api", "v1", "pods", "*", "sockets"})) {
     route = Route::PodSockets;
+  } else if (is({"api", "v1", "listeners"})) {
+    route = Route::Listeners;
   }
   if (route == Route::None) {
     return error(404, "no such path: " + std::string(path));
@@ -503,7 +507,14 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
   const bool socket_route =
       route == Route::Sockets || route == Route::NamespacePodSockets || route == Route::PodSockets;
   std::optional<SocketQuery> socket_query;
-  if (socket_route) {
+  std::optional<ListenerQuery> listener_query;
+  if (route == Route::Listeners) {
+    auto q = parseListenerQuery(*params);
+    if (!q) {
+      return error(400, q.error().message);
+    }
+    listener_query = std::move(*q);
+  } else if (socket_route) {
     auto q = parseSocketQuery(*params);
     if (!q) {
       return error(400, q.error().message);
@@ -543,6 +554,13 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
         return error(404, "pod with UID " + seg[3] + " not found");
       }
       return socketList(std::move(snapshot), *socket_query, pod);
+    }
+    case Route::Listeners: {
+      HttpResponse r;
+      r.content_type = listener_query->sockets.format == OutputFormat::Json ? kJsonType : kTextType;
+      r.headers.emplace_back("Cache-Control", "no-store");
+      r.stream = makeListenerStream(std::move(snapshot), *listener_query);
+      return r;
     }
     case Route::Netns:
       return json(200, snapshot->netnsListJson());

@@ -134,6 +134,17 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
   if (snapshot != nullptr) {
     out += snapshot->socketMetrics();
   }
+  appendHelp(out, "podnetstat_listeners", "gauge",
+             "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");
+  if (snapshot != nullptr) {
+    out += snapshot->listeners().listenerMetrics();
+  }
+  appendHelp(out, "podnetstat_undeclared_listeners", "gauge",
+             "Listening sockets whose port the pod spec does not declare, per pod the kubelet "
+             "reports.");
+  if (snapshot != nullptr) {
+    out += snapshot->listeners().undeclaredMetrics();
+  }
 
   std::lock_guard lock(mu_);
   appendHelp(out, "podnetstat_scan_duration_seconds", "histogram",

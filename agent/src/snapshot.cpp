@@ -148,8 +148,10 @@ Snapshot::Snapshot(scanner::ScanResult scan,
     socket_json_ += ',';
   }
   socket_json_starts_.push_back(socket_json_.size());
+  listeners_ = ListenerTable::build(*this);
   pod_json_.resize(pod_list.size());
   for (std::size_t p = 0; p < pod_list.size(); ++p) {
+    pod_counts[p].listeners = listeners_.podCounts(static_cast<std::uint32_t>(p));
     const scanner::NetNamespace* netns = nullptr;
     if (pod_list[p].netns_inode) {
       if (auto it = netns_by_inode_.find(*pod_list[p].netns_inode); it != netns_by_inode_.end()) {

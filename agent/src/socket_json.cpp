@@ -356,7 +356,23 @@ void appendPodJson(std::string& out,
     out += ':';
     appendInt(out, count);
   }
-  out += "}}}";
+  out += "}},\"listeners\":{\"byExposure\":{";
+  for (std::size_t e = 0; e < k8s::kExposureCount; ++e) {
+    if (e > 0) {
+      out += ',';
+    }
+    appendJsonString(out, k8s::exposureName(k8s::kAllExposures[e]));
+    out += ':';
+    appendInt(out, sockets.listeners.by_exposure[e]);
+  }
+  out += "},\"undeclared\":";
+  // Without the kubelet's spec of the pod, how many are undeclared is unknown.
+  if ((pod.sources & k8s::kSourceKubelet) == 0) {
+    out += "null";
+  } else {
+    appendInt(out, sockets.listeners.undeclared);
+  }
+  out += "}}";
 }
 
 void appendSocketJson(std::string& out,

@@ -24,6 +24,7 @@
 
 #include "podnetstat/agent/api_server.h"
 #include "podnetstat/agent/http_client.h"
+#include "podnetstat/agent/socket_json.h"
 
 #include "netns.h"
 #include "sockmaker.h"
@@ -250,10 +251,10 @@ class OpenApiDocument : public ::testing::Test {
 
 TEST_F(OpenApiDocument, IsOpenApi3WithEveryRoute) {
   EXPECT_THAT(spec_["openapi"].get<std::string>(), ::testing::StartsWith("3."));
-  for (const char* path :
-       {"/healthz", "/readyz", "/metrics", "/api/v1/node", "/api/v1/sockets", "/api/v1/netns",
-        "/api/v1/pods", "/api/v1/namespaces/{namespace}/pods",
-        "/api/v1/namespaces/{namespace}/pods/{pod}/sockets", "/api/v1/pods/{uid}/sockets"}) {
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/api/v1/node", "/api/v1/sockets",
+                           "/api/v1/netns", "/api/v1/pods", "/api/v1/namespaces/{namespace}/pods",
+                           "/api/v1/namespaces/{namespace}/pods/{pod}/sockets",
+                           "/api/v1/pods/{uid}/sockets", "/api/v1/listeners"}) {
     EXPECT_TRUE(spec_["paths"].contains(path)) << path;
   }
 }
@@ -297,6 +298,42 @@ TEST_F(OpenApiDocument, TheValidatorCatchesWrongAnswers) {
                 j["items"][0]["pod"] = json{{"uid", 1}};
               }),
               ::testing::Not(::testing::IsEmpty()));
+}
+
+// The live agent here has no pods; the pod object (with its listener summary) is checked as the
+// snapshot renders it, for a pod the kubelet reports and one known only from its cgroup.
+TEST_F(OpenApiDocument, PodSummariesMatchTheDocument) {
+  const json& schema = spec_["components"]["schemas"]["PodSummary"];
+  k8s::Pod pod;
+  pod.uid = "5f0c1a2b-0d3e-4c5f-8a9b-0123456789ab";
+  pod.namespace_name = "shop";
+  pod.name = "web-0";
+  pod.ips = {"10.244.1.7"};
+  pod.containers.push_back({"3b9e", "nginx", k8s::ContainerKind::Regular, {}, {101}});
+  pod.sources = k8s::kSourceKubelet | k8s::kSourceCri;
+  PodSocketCounts counts;
+  counts.total = 3;
+  counts.by_state["LISTEN"] = 3;
+  counts.listeners.by_exposure = {1, 2, 0};
+  counts.listeners.undeclared = 1;
+  std::string text;
+  appendPodJson(text, pod, nullptr, counts);
+  const json known = json::parse(text);
+  EXPECT_THAT(validator_.validate(known, schema), ::testing::IsEmpty()) << text;
+  EXPECT_EQ(known["listeners"]["undeclared"], 1);
+
+  k8s::Pod cgroup_only;
+  cgroup_only.uid = pod.uid;
+  cgroup_only.sources = k8s::kSourceCgroup;
+  text.clear();
+  appendPodJson(text, cgroup_only, nullptr, counts);
+  const json unknown = json::parse(text);
+  EXPECT_THAT(validator_.validate(unknown, schema), ::testing::IsEmpty()) << text;
+  EXPECT_TRUE(unknown["listeners"]["undeclared"].is_null());
+
+  json broken = known;
+  broken["listeners"]["byExposure"].erase("node");
+  EXPECT_THAT(validator_.validate(broken, schema), ::testing::Not(::testing::IsEmpty()));
 }
 
 /// A running agent (real scanner) on an ephemeral port, with a namespace of sockets when root.
@@ -372,9 +409,14 @@ TEST_F(OpenApiLive, RealAnswersOfEveryRouteMatchTheDocument) {
       {"/api/v1/namespaces/default/pods/web-0/sockets", 404},
       {"/api/v1/namespaces/default/pods/web-0/sockets?state=bogus", 400},
       {"/api/v1/pods/6f1d2a3b-0000-4000-8000-000000000000/sockets", 404},
+      {"/api/v1/listeners", 200},
+      {"/api/v1/listeners?format=table", 200},
+      {"/api/v1/listeners?exposure=node,loopback&transport=tcp,unix", 200},
+      {"/api/v1/listeners?exposure=cluster", 400},
   };
   if (ns_) {
     targets.emplace_back("/api/v1/sockets?netns=" + ns_->name(), 200);
+    targets.emplace_back("/api/v1/listeners?netns=" + ns_->name(), 200);
   }
   std::set<std::string> covered;
   for (const auto& [target, status] : targets) {

@@ -69,14 +69,18 @@ struct TestPod {
 
 /// A listener helper (the test's static listener binary), optionally in a pod's network
 /// namespace, moved into a pod's cgroup: a process that belongs to the pod as far as the kernel
-/// can tell, though no container runs it.
+/// can tell, though no container runs it. It listens on `address` (IPv4; the wildcard when
+/// empty), TCP and UDP on ports the kernel picks.
 struct Helper {
   std::unique_ptr<Subprocess> process;
   std::uint16_t tcp_port = 0;
   std::uint16_t udp_port = 0;
 
-  Helper(const ContainerdHarness& harness, const TestPod& pod) {
+  Helper(const ContainerdHarness& harness, const TestPod& pod, const std::string& address = "") {
     std::vector<std::string> argv = {harness.listenerBinary().string(), "0"};
+    if (!address.empty()) {
+      argv.push_back(address);
+    }
     if (!pod.host_network) {
       argv.insert(argv.begin(), {"nsenter", "--net=/proc/" + std::to_string(pod.pid) + "/ns/net"});
     }

@@ -5,7 +5,10 @@
 // CRI socket and no kubelet, and is asked over HTTP: every socket of a pod carries that pod (and
 // its container where it has one), the node's own socket has `pod: null`, the per-pod endpoints
 // return exactly that pod's sockets, /api/v1/pods lists the pods, and a stopped sandbox is gone
-// after the next refresh. `podnetstat list --pods` is checked on the same pods.
+// after the next refresh. `podnetstat list --pods` is checked on the same pods. A second test
+// adds a kubelet (tests/k8s/kubelet_server.h) serving the pods' specs and checks the posture view
+// (/api/v1/listeners: exposure, declared ports, hostPort) on pods listening on loopback, on the
+// wildcard, on declared and undeclared ports, and on the node.
 // Skips when containerd cannot run here (and says why); fails instead when CI=true.
 
 #include <arpa/inet.h>
@@ -35,6 +38,7 @@
 #include "containerd_harness.h"
 #include "e2e_cri_client.h"
 #include "e2e_pods.h"
+#include "kubelet_server.h"
 #include "netns.h"
 #include "test_paths.h"
 
@@ -56,15 +60,29 @@ using podnetstat::testing::NodeListener;
 using podnetstat::testing::onCi;
 using podnetstat::testing::TestPod;
 
-/// The agent under test, as its own process.
+/// The agent under test, as its own process: the harness's CRI socket, and the kubelet flags
+/// given (no kubelet by default).
 class Agent {
  public:
-  explicit Agent(const ContainerdHarness& harness) : port_file_(harness.workDir() / "serve.port") {
-    process_ = std::make_unique<Subprocess>(std::vector<std::string>{
-        podnetstat::testing::podnetstatBinary().string(), "serve", "--cri-endpoint",
-        "unix://" + harness.socketPath().string(), "--kubelet-url", "none", "--pod-log-dir", "none",
-        "--listen", "127.0.0.1:0", "--port-file", port_file_.string(), "--refresh", "200ms",
-        "--log-level", "warn"});
+  explicit Agent(const ContainerdHarness& harness,
+                 const std::vector<std::string>& kubelet_flags = {"--kubelet-url", "none"})
+      : port_file_(harness.workDir() / "serve.port") {
+    std::vector<std::string> argv = {podnetstat::testing::podnetstatBinary().string(),
+                                     "serve",
+                                     "--cri-endpoint",
+                                     "unix://" + harness.socketPath().string(),
+                                     "--pod-log-dir",
+                                     "none",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     port_file_.string(),
+                                     "--refresh",
+                                     "200ms",
+                                     "--log-level",
+                                     "warn"};
+    argv.insert(argv.end(), kubelet_flags.begin(), kubelet_flags.end());
+    process_ = std::make_unique<Subprocess>(argv);
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
       std::ifstream in(port_file_);
@@ -408,6 +426,333 @@ TEST(ServeContainerdEndToEnd, TheApiAttributesEverySocketToItsPod) {
   EXPECT_NE(findPod(after.at("items"), hostnet.uid), nullptr);
   EXPECT_EQ(agent.get("/api/v1/namespaces/e2e-serve/pods/db-0/sockets").first, 404U);
   EXPECT_EQ(agent.get("/api/v1/pods/" + db.uid + "/sockets").first, 404U);
+}
+
+/// The IPv4 address of eth0 in a pod's network namespace (the CNI bridge's lease).
+std::string podIp(const TestPod& pod) {
+  const std::string out = podnetstat::testing::runOrThrow(
+      {"nsenter", "--net=/proc/" + std::to_string(pod.pid) + "/ns/net", "ip", "-4", "-o", "addr",
+       "show", "dev", "eth0"});
+  const auto inet = out.find("inet ");
+  if (inet == std::string::npos) {
+    throw std::runtime_error("no IPv4 address on the pod's eth0: " + out);
+  }
+  const auto begin = inet + 5;
+  return out.substr(begin, out.find('/', begin) - begin);
+}
+
+/// One item of the kubelet's /pods, as a real kubelet writes it, for a sandbox of the test.
+json podListItem(const TestPod& pod, const std::string& ip, json containers, json statuses) {
+  json spec = {
+      {"containers", std::move(containers)}, {"nodeName", "e2e-node"}, {"restartPolicy", "Always"}};
+  if (pod.host_network) {
+    spec["hostNetwork"] = true;
+  }
+  return {{"metadata",
+           {{"name", pod.name},
+            {"namespace", pod.namespace_name},
+            {"uid", pod.uid},
+            {"annotations", {{"kubernetes.io/config.source", "api"}}}}},
+          {"spec", std::move(spec)},
+          {"status",
+           {{"phase", "Running"},
+            {"hostIP", "127.0.0.1"},
+            {"podIP", ip},
+            {"podIPs", json::array({{{"ip", ip}}})},
+            {"qosClass", "BestEffort"},
+            {"containerStatuses", std::move(statuses)}}}};
+}
+
+json containerPort(std::uint16_t port, const std::string& protocol, std::uint16_t host_port = 0) {
+  json p = {{"containerPort", port}, {"protocol", protocol}};
+  if (host_port != 0) {
+    p["hostPort"] = host_port;
+  }
+  return p;
+}
+
+/// "<transport>/<port>@<pod uid>" of a listener list's inet items that belong to one of `uids`.
+std::set<std::string> listenerKeys(const json& items, const std::set<std::string>& uids) {
+  std::set<std::string> out;
+  for (const json& l : items) {
+    if (l.at("transport") == "unix" || !uids.contains(podUid(l))) {
+      continue;
+    }
+    out.insert(l.at("transport").get<std::string>() + "/" +
+               std::to_string(l.at("local").at("port").get<int>()) + "@" + podUid(l));
+  }
+  return out;
+}
+
+std::string key(const std::string& transport, std::uint16_t port, const TestPod& pod) {
+  return transport + "/" + std::to_string(port) + "@" + pod.uid;
+}
+
+/// The listener of a list with this transport and local port in namespace `netns`.
+const json* findListener(const json& items,
+                         std::uint64_t netns,
+                         const std::string& transport,
+                         std::uint16_t port) {
+  for (const json& l : items) {
+    if (l.at("transport") == transport && netnsInode(l) == netns &&
+        l.at("local").at("port") == port) {
+      return &l;
+    }
+  }
+  return nullptr;
+}
+
+/// "exposure declared hostPort" of a listener, e.g. "pod true 28191"; "(missing)" when null.
+std::string posture(const json* l) {
+  if (l == nullptr) {
+    return "(missing)";
+  }
+  return l->at("exposure").get<std::string>() + " " + l->at("declared").dump() + " " +
+         l->at("hostPort").dump();
+}
+
+// The posture view against real pods and a kubelet that speaks HTTPS: web-0 runs a container
+// listening on the wildcard (TCP declared with a hostPort, UDP declared) and a helper on
+// loopback (undeclared); db-0 a helper on the wildcard whose ports its spec does not declare;
+// hostnet-0 (hostNetwork) a helper on the node whose TCP port is declared and UDP port is not;
+// the test itself a node socket on 127.0.0.1. The kubelet stand-in serves a PodList with the
+// sandboxes' UIDs, names and IPs.
+TEST(ServeContainerdEndToEnd, ListenersClassifyExposureAndDeclaredPorts) {
+  if (const std::string reason = ContainerdHarness::skipReason(); !reason.empty()) {
+    PODNETSTAT_SKIP_OR_FAIL(reason);
+  }
+  std::unique_ptr<ContainerdHarness> harness;
+  try {
+    harness = std::make_unique<ContainerdHarness>();
+  } catch (const std::exception& e) {
+    PODNETSTAT_SKIP_OR_FAIL(std::string("containerd cannot run here: ") + e.what());
+  }
+  E2eCriClient cri(harness->socketPath().string());
+  harness->setCriCleanup(
+      [socket = harness->socketPath().string()] { E2eCriClient(socket).removeAll(); });
+  std::string why;
+  ASSERT_TRUE(cri.waitReady(30s, &why)) << why << "\n" << harness->log();
+
+  constexpr std::uint16_t kServerPort = 18191;  // the container's TCP listener; UDP on +1
+  constexpr std::uint16_t kServerHostPort = 28191;
+  const std::string root = harness->cgroupRoot();
+  std::vector<TestPod> pods(3);
+  pods[0] = {"e2e-posture", "web-0", newPodUid(), "", false, {}, "", 0, 0};
+  pods[0].cgroup_parent = root + "/kubepods/besteffort/pod" + pods[0].uid;
+  pods[1] = {"e2e-posture", "db-0", newPodUid(), "", false, {}, "", 0, 0};
+  pods[1].cgroup_parent = root + "/kubepods/burstable/pod" + pods[1].uid;
+  pods[2] = {"e2e-posture-system", "hostnet-0", newPodUid(), "", true, {}, "", 0, 0};
+  pods[2].cgroup_parent = root + "/kubepods/pod" + pods[2].uid;
+  for (TestPod& pod : pods) {
+    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
+                                             pod.cgroup_parent, pod.host_network);
+    pod.sandbox_id = cri.runPodSandbox(pod.config);
+    const auto status = cri.sandboxStatus(pod.sandbox_id);
+    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
+    ASSERT_TRUE(info.ok()) << info.error().message;
+    pod.pid = info->pid;
+    ASSERT_GT(pod.pid, 0);
+    pod.netns = podnetstat::testing::inodeOf("/proc/" + std::to_string(pod.pid) + "/ns/net");
+  }
+  const TestPod& web = pods[0];
+  const TestPod& db = pods[1];
+  const TestPod& hostnet = pods[2];
+  ASSERT_EQ(hostnet.netns, podnetstat::testing::hostNetnsInode());
+
+  const std::string container_id =
+      cri.createContainer(web.sandbox_id, web.config, "server", harness->imageRef(),
+                          {"/listener", std::to_string(kServerPort)});
+  cri.startContainer(container_id);
+  Helper web_loopback(*harness, web, "127.0.0.1");
+  Helper db_wildcard(*harness, db);
+  Helper host_helper(*harness, hostnet);
+  const NodeListener node;
+
+  // The kubelet's view of the same pods: web-0 declares the container's ports, db-0 a port
+  // nothing listens on, hostnet-0 its helper's TCP port (hostNetwork: hostPort = containerPort).
+  const std::string web_ip = podIp(web);
+  const std::string db_ip = podIp(db);
+  json items = json::array();
+  items.push_back(podListItem(
+      web, web_ip,
+      json::array({{{"name", "server"},
+                    {"image", harness->imageRef()},
+                    {"ports", json::array({containerPort(kServerPort, "TCP", kServerHostPort),
+                                           containerPort(kServerPort + 1, "UDP")})}}}),
+      json::array({{{"name", "server"},
+                    {"ready", true},
+                    {"restartCount", 0},
+                    {"containerID", "containerd://" + container_id}}})));
+  items.push_back(
+      podListItem(db, db_ip,
+                  json::array({{{"name", "db"},
+                                {"image", harness->imageRef()},
+                                {"ports", json::array({containerPort(5432, "TCP")})}}}),
+                  json::array({{{"name", "db"},
+                                {"ready", false},
+                                {"restartCount", 0},
+                                {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}}})));
+  items.push_back(
+      podListItem(hostnet, "127.0.0.1",
+                  json::array({{{"name", "agent"},
+                                {"image", harness->imageRef()},
+                                {"ports", json::array({containerPort(host_helper.tcp_port, "TCP",
+                                                                     host_helper.tcp_port)})}}}),
+                  json::array({{{"name", "agent"},
+                                {"ready", false},
+                                {"restartCount", 0},
+                                {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}}})));
+  const json pod_list = {{"kind", "PodList"},
+                         {"apiVersion", "v1"},
+                         {"metadata", json::object()},
+                         {"items", std::move(items)}};
+  const podnetstat::testing::kubelet::Certificates certs;
+  podnetstat::testing::kubelet::TestKubelet kubelet(certs);
+  kubelet.setBody(pod_list.dump());
+  const std::string token = "e2e-token-" + std::to_string(::getpid());
+  podnetstat::testing::kubelet::writeFile(certs.file("token"), token + "\n");
+  kubelet.requireToken(token);
+
+  Agent agent(*harness,
+              {"--kubelet-url", kubelet.url(), "--kubelet-ca", certs.file("ca.crt").string(),
+               "--kubelet-token-file", certs.file("token").string()});
+  // Wait until a snapshot has the kubelet's spec (declared known) and every helper's pod.
+  json listeners;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    auto [status, body] = agent.get("/api/v1/listeners");
+    if (status == 200) {
+      listeners = json::parse(body);
+      const json& list = listeners.at("items");
+      const json* server = findListener(list, web.netns, "tcp", kServerPort);
+      const json* host_tcp = findListener(list, hostnet.netns, "tcp", host_helper.tcp_port);
+      const json* db_tcp = findListener(list, db.netns, "tcp", db_wildcard.tcp_port);
+      if (server != nullptr && server->at("declared") == true && host_tcp != nullptr &&
+          podUid(*host_tcp) == hostnet.uid && db_tcp != nullptr && podUid(*db_tcp) == db.uid) {
+        break;
+      }
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the agent never had the kubelet's pods; last answer " << status << ": "
+        << body.substr(0, 3000) << "\n"
+        << agent.get("/api/v1/node").second << "\n"
+        << harness->log();
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_FALSE(kubelet.authorizations().empty());
+  EXPECT_EQ(kubelet.authorizations().back(), "Bearer " + token);
+  const json& list = listeners.at("items");
+
+  // Each listener: exposure, declared, hostPort; the pod and container it belongs to.
+  EXPECT_EQ(posture(findListener(list, web.netns, "tcp", kServerPort)), "pod true 28191");
+  EXPECT_EQ(posture(findListener(list, web.netns, "udp", kServerPort + 1)), "pod true null");
+  EXPECT_EQ(posture(findListener(list, web.netns, "tcp", web_loopback.tcp_port)),
+            "loopback false null");
+  EXPECT_EQ(posture(findListener(list, web.netns, "udp", web_loopback.udp_port)),
+            "loopback false null");
+  EXPECT_EQ(posture(findListener(list, db.netns, "tcp", db_wildcard.tcp_port)), "pod false null");
+  EXPECT_EQ(posture(findListener(list, db.netns, "udp", db_wildcard.udp_port)), "pod false null");
+  EXPECT_EQ(posture(findListener(list, hostnet.netns, "tcp", host_helper.tcp_port)),
+            "node true " + std::to_string(host_helper.tcp_port));
+  EXPECT_EQ(posture(findListener(list, hostnet.netns, "udp", host_helper.udp_port)),
+            "node false null");
+  EXPECT_EQ(posture(findListener(list, hostnet.netns, "tcp", node.port)), "loopback null null");
+
+  const json* server = findListener(list, web.netns, "tcp", kServerPort);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->at("exposureReason"),
+            "pod network namespace, bound to 0.0.0.0 (all addresses)");
+  EXPECT_EQ(server->at("pod").at("name"), "web-0");
+  EXPECT_EQ(server->at("pod").at("container").at("id"), container_id);
+  EXPECT_EQ(server->at("pod").at("container").at("name"), "server");
+  // The image runs as 65535 (as the real pause image does); the helpers, moved out of this test,
+  // as root.
+  EXPECT_EQ(server->at("uid0"), false);
+  const json* loopback = findListener(list, web.netns, "tcp", web_loopback.tcp_port);
+  ASSERT_NE(loopback, nullptr);
+  EXPECT_EQ(loopback->at("exposureReason"), "bound to loopback 127.0.0.1");
+  EXPECT_EQ(loopback->at("processes").at(0).at("pid"), web_loopback.process->pid());
+  EXPECT_EQ(loopback->at("uid0"), true);
+  const json* host_tcp = findListener(list, hostnet.netns, "tcp", host_helper.tcp_port);
+  ASSERT_NE(host_tcp, nullptr);
+  EXPECT_EQ(host_tcp->at("pod").at("name"), "hostnet-0");
+  EXPECT_EQ(host_tcp->at("exposureReason"),
+            "host network namespace, bound to 0.0.0.0 (all addresses)");
+  const json* node_json = findListener(list, hostnet.netns, "tcp", node.port);
+  ASSERT_NE(node_json, nullptr);
+  EXPECT_TRUE(node_json->at("pod").is_null());
+
+  // No established connection or other non-listening socket of the pods is listed.
+  for (const json& l : list) {
+    if (l.at("transport") == "tcp" || l.at("transport") == "tcp6") {
+      EXPECT_EQ(l.at("state"), "LISTEN") << l.dump();
+    }
+  }
+
+  // declared=false: exactly the undeclared ones, and nothing of any other pod or the node (the
+  // kubelet knows only the test's pods; a socket of no pod has declared null).
+  const std::set<std::string> ours = {web.uid, db.uid, hostnet.uid};
+  const std::set<std::string> undeclared = {
+      key("tcp", web_loopback.tcp_port, web), key("udp", web_loopback.udp_port, web),
+      key("tcp", db_wildcard.tcp_port, db), key("udp", db_wildcard.udp_port, db),
+      key("udp", host_helper.udp_port, hostnet)};
+  const json not_declared = agent.getJson("/api/v1/listeners?declared=false");
+  EXPECT_EQ(listenerKeys(not_declared.at("items"), ours), undeclared) << not_declared.dump();
+  for (const json& l : not_declared.at("items")) {
+    EXPECT_EQ(l.at("declared"), false) << l.dump();
+    EXPECT_TRUE(ours.contains(podUid(l))) << l.dump();
+  }
+  // The posture question: undeclared listeners reachable beyond loopback.
+  const json reachable = agent.getJson("/api/v1/listeners?exposure=pod,node&declared=false");
+  EXPECT_EQ(listenerKeys(reachable.at("items"), ours),
+            (std::set<std::string>{key("tcp", db_wildcard.tcp_port, db),
+                                   key("udp", db_wildcard.udp_port, db),
+                                   key("udp", host_helper.udp_port, hostnet)}))
+      << reachable.dump();
+  EXPECT_EQ(reachable.at("items").size(), 3U) << reachable.dump();
+  const json declared = agent.getJson("/api/v1/listeners?declared=true&namespace=e2e-posture");
+  EXPECT_EQ(
+      listenerKeys(declared.at("items"), ours),
+      (std::set<std::string>{key("tcp", kServerPort, web), key("udp", kServerPort + 1, web)}));
+  const json on_node = agent.getJson("/api/v1/listeners?exposure=node&pod=hostnet-0");
+  EXPECT_EQ(listenerKeys(on_node.at("items"), ours),
+            (std::set<std::string>{key("tcp", host_helper.tcp_port, hostnet),
+                                   key("udp", host_helper.udp_port, hostnet)}));
+  EXPECT_EQ(agent.get("/api/v1/listeners?exposure=cluster").first, 400U);
+
+  // The pods' summaries and the metrics.
+  const json pods_json = agent.getJson("/api/v1/pods");
+  const auto summary = [&](const TestPod& pod) {
+    const json* p = findPod(pods_json.at("items"), pod.uid);
+    return p == nullptr ? json() : p->at("listeners");
+  };
+  EXPECT_EQ(summary(web),
+            json::parse(R"({"byExposure":{"loopback":2,"pod":2,"node":0},"undeclared":2})"));
+  EXPECT_EQ(summary(db),
+            json::parse(R"({"byExposure":{"loopback":0,"pod":2,"node":0},"undeclared":2})"));
+  EXPECT_EQ(summary(hostnet),
+            json::parse(R"({"byExposure":{"loopback":0,"pod":0,"node":2},"undeclared":1})"));
+  const auto [metrics_status, metrics] = agent.get("/metrics");
+  EXPECT_EQ(metrics_status, 200U);
+  EXPECT_NE(metrics.find(R"(podnetstat_listeners{namespace="e2e-posture",pod="web-0",)"
+                         R"(exposure="loopback"} 2)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(
+      metrics.find(R"(podnetstat_undeclared_listeners{namespace="e2e-posture",pod="db-0"} 2)"),
+      std::string::npos);
+  EXPECT_NE(metrics.find(R"(podnetstat_undeclared_listeners{namespace="e2e-posture-system",)"
+                         R"(pod="hostnet-0"} 1)"),
+            std::string::npos);
+
+  // The table for people.
+  const auto [table_status, table] =
+      agent.get("/api/v1/listeners?format=table&exposure=pod,node&declared=false");
+  EXPECT_EQ(table_status, 200U);
+  EXPECT_NE(table.find("e2e-posture/db-0"), std::string::npos) << table;
+  EXPECT_NE(table.find(":" + std::to_string(host_helper.udp_port) + " "), std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("e2e-posture/web-0"), std::string::npos) << table;
 }
 
 }  // namespace

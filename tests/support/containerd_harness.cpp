@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "netns.h"
+#include "test_paths.h"
 
 namespace podnetstat::testing {
 namespace {
@@ -32,9 +33,11 @@ const std::vector<std::string> kPrograms = {"containerd", "ctr",       "runc", "
                                             "tar",        "sha256sum", "ip",   "nsenter"};
 const std::vector<std::string> kCniPlugins = {"bridge", "host-local", "loopback"};
 
-/// The directory of this file's sources: e2e_image/ lies beside it.
+/// The directory of this file's sources: e2e_image/ lies beside it. Found from the fixtures'
+/// absolute path, not __FILE__, which the build may give relative to the build directory (ctest
+/// runs the tests from elsewhere).
 fs::path sourceDir() {
-  return fs::path(__FILE__).parent_path();
+  return fixturesDir().parent_path() / "support";
 }
 
 bool onPath(const std::string& program) {

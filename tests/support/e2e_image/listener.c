@@ -1,8 +1,9 @@
 /* A socket holder for the containerd end-to-end test, run as a container of a pod or as a
- * helper moved into a pod's cgroup. Usage: listener PORT (0: any port). It opens
- *   - a TCP listener on 0.0.0.0:PORT,
- *   - a loopback connection to it (both ends, ESTABLISHED, held by this process),
- *   - a UDP socket on 0.0.0.0:PORT+1 (any port when PORT is 0),
+ * helper moved into a pod's cgroup. Usage: listener PORT [ADDRESS] (PORT 0: any port; ADDRESS:
+ * an IPv4 address to bind, 0.0.0.0 by default). It opens
+ *   - a TCP listener on ADDRESS:PORT,
+ *   - a connection to it (both ends, ESTABLISHED, held by this process),
+ *   - a UDP socket on ADDRESS:PORT+1 (any port when PORT is 0),
  * prints `READY <tcp port> <udp port>` and sleeps until SIGTERM/SIGINT. Built with
  * `gcc -static`. */
 #include <arpa/inet.h>
@@ -33,6 +34,8 @@ static unsigned short portOf(int fd) {
   return ntohs(addr.sin_port);
 }
 
+static struct in_addr bind_address;
+
 static int bound(int type, unsigned short port) {
   int fd = socket(AF_INET, type, 0);
   int one = 1;
@@ -44,7 +47,7 @@ static int bound(int type, unsigned short port) {
   memset(&addr, 0, sizeof addr);
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_addr = bind_address;
   if (bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
     close(fd);
     return -1;
@@ -58,6 +61,11 @@ int main(int argc, char** argv) {
   unsigned short port = argc > 1 ? (unsigned short)atoi(argv[1]) : 0;
   int listener, client, server, udp;
 
+  bind_address.s_addr = htonl(INADDR_ANY);
+  if (argc > 2 && inet_pton(AF_INET, argv[2], &bind_address) != 1) {
+    fprintf(stderr, "listener: bad address %s\n", argv[2]);
+    return 2;
+  }
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = onTerm;
   sigaction(SIGTERM, &sa, NULL);
@@ -71,7 +79,8 @@ int main(int argc, char** argv) {
   memset(&peer, 0, sizeof peer);
   peer.sin_family = AF_INET;
   peer.sin_port = htons(portOf(listener));
-  peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  peer.sin_addr.s_addr =
+      bind_address.s_addr == htonl(INADDR_ANY) ? htonl(INADDR_LOOPBACK) : bind_address.s_addr;
   if (client < 0 || connect(client, (struct sockaddr*)&peer, sizeof peer) < 0) {
     return fail("tcp connect");
   }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "podnetstat/agent/listeners.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/model.h"
@@ -123,6 +124,9 @@ class Snapshot {
   /// Socket counts by namespace, transport and state, as podnetstat_sockets series.
   const std::string& socketMetrics() const { return socket_metrics_; }
 
+  /// The listening sockets with their posture (exposure, declared, ...).
+  const ListenerTable& listeners() const { return listeners_; }
+
  private:
   void renderTable() const;
 
@@ -142,6 +146,7 @@ class Snapshot {
   std::vector<std::size_t> socket_json_starts_;  // n + 1 entries; the last is size() + 1
   std::string netns_json_;
   std::string socket_metrics_;
+  ListenerTable listeners_;
 
   mutable std::once_flag table_once_;
   mutable std::string table_;

@@ -3,12 +3,14 @@
 // JSON of the API objects, written straight into a string (no document tree), so that large
 // answers can be produced piece by piece. Shapes: DESIGN.md "REST API".
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "podnetstat/k8s/exposure.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/scanner/model.h"
 
@@ -32,10 +34,17 @@ void appendPodRefJson(std::string& out, const std::optional<k8s::SocketPod>& pod
 /// Appends the netns reference `{"inode","name","names"}` of a namespace.
 void appendNetnsRefJson(std::string& out, const scanner::NetNamespace& ns);
 
+/// Listening sockets of one pod (listeners.h), for its summary.
+struct PodListenerCounts {
+  std::array<std::uint64_t, k8s::kExposureCount> by_exposure{};  // indexed by k8s::Exposure
+  std::uint64_t undeclared = 0;                                  // declared == false
+};
+
 /// Socket counts of one pod, for its summary.
 struct PodSocketCounts {
   std::uint64_t total = 0;
   std::map<std::string, std::uint64_t> by_state;
+  PodListenerCounts listeners;
 };
 
 /// Appends the pod object of DESIGN.md ("Other objects"): `netns` is the pod's own namespace
