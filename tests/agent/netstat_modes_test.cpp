@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "netns.h"
+#include "run_podnetstat.h"
 #include "test_paths.h"
 
 namespace podnetstat::agent {
@@ -480,6 +481,39 @@ TEST_F(NetstatModesLiveTest, InterfaceTableWithDownOnesEqualsNetstatIa) {
   });
   EXPECT_NE(renderInterfaceTable(read().interfaces, links(read().interfaces), {true}).find("pmd0"),
             std::string::npos);
+}
+
+// The CLI end to end: with the netlink backend, MTU and flags come from the namespace itself and
+// the whole table is netstat's.
+TEST_F(NetstatModesLiveTest, ListIWithNetlinkEqualsNetstatIInside) {
+  for (const char* flag : {"-i", "-ia"}) {
+    std::string ours;
+    std::string theirs;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const auto list = [&] {
+        const auto r =
+            testing::runPodnetstat({"list", flag, "--backend", "netlink", "--netns", a_->name()});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.err, "");
+        return r.out;
+      };
+      ours = list();
+      const auto r = a_->run({"netstat", flag});
+      ASSERT_TRUE(r.ok()) << r.err;
+      theirs = r.out;
+      if (ours == list()) {  // no counter moved around netstat's read
+        break;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_EQ(ours, theirs) << flag;
+    EXPECT_NE(ours.find("65536"), std::string::npos) << "lo's MTU";
+    EXPECT_EQ(ours.find("pmd0") != std::string::npos, std::string(flag) == "-ia");
+  }
+  // procfs: the same rows with "-" for MTU and flags.
+  const auto plain = testing::runPodnetstat({"list", "-i", "--netns", a_->name()});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.out.find("lo                  - "), std::string::npos) << plain.out;
 }
 
 TEST_F(NetstatModesLiveTest, CountersCarryNstatAzValues) {
