@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "podnetstat/agent/net_metrics.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/model.h"
@@ -37,11 +38,14 @@ struct PodAttribution {
 class Snapshot {
  public:
   /// Indexes the scan and renders every socket's JSON object (with its pod from `pods`, built
-  /// from this same scan). `completed_unix_ms` is when the scan finished.
+  /// from this same scan). `completed_unix_ms` is when the scan finished. `net_counters` (index
+  /// for index with the scan's namespaces, or empty) become the per-namespace network counter
+  /// series of netCounterMetrics().
   Snapshot(scanner::ScanResult scan,
            std::string node,
            std::int64_t completed_unix_ms,
-           PodAttribution pods = {});
+           PodAttribution pods = {},
+           std::vector<NetnsCounters> net_counters = {});
 
   const scanner::ScanResult& scan() const { return scan_; }
 
@@ -123,6 +127,10 @@ class Snapshot {
   /// Socket counts by namespace, transport and state, as podnetstat_sockets series.
   const std::string& socketMetrics() const { return socket_metrics_; }
 
+  /// Interface, TCP and UDP counters by namespace (net_metrics.h), labelled like the sockets;
+  /// empty when the snapshot was built without them.
+  const std::string& netCounterMetrics() const { return net_metrics_; }
+
  private:
   void renderTable() const;
 
@@ -142,6 +150,7 @@ class Snapshot {
   std::vector<std::size_t> socket_json_starts_;  // n + 1 entries; the last is size() + 1
   std::string netns_json_;
   std::string socket_metrics_;
+  std::string net_metrics_;
 
   mutable std::once_flag table_once_;
   mutable std::string table_;
@@ -178,6 +187,10 @@ using ScanFunction = std::function<Result<scanner::ScanResult>()>;
 /// PodIndex); empty: no pods.
 using PodFunction = std::function<PodAttribution(const scanner::ScanResult&)>;
 
+/// Reads the network counters of a scan's namespaces for /metrics (readNetCounters); empty:
+/// none.
+using NetCounterFunction = std::function<std::vector<NetnsCounters>(const scanner::ScanResult&)>;
+
 /// Runs `scan` in a background thread: at once, then every `interval` (measured from the start of
 /// the previous scan; after a scan longer than the interval, the next one waits half an
 /// interval). One scan at a time. Each success becomes the store's current snapshot; a failure
@@ -189,7 +202,8 @@ class SnapshotRefresher {
                     std::string node,
                     SnapshotStore& store,
                     ScanMetrics& metrics,
-                    PodFunction pods = {});
+                    PodFunction pods = {},
+                    NetCounterFunction net_counters = {});
   /// Waits for a scan in progress.
   ~SnapshotRefresher();
   SnapshotRefresher(const SnapshotRefresher&) = delete;
@@ -206,6 +220,7 @@ class SnapshotRefresher {
 
   ScanFunction scan_;
   PodFunction pods_;
+  NetCounterFunction net_counters_;
   std::chrono::milliseconds interval_;
   std::string node_;
   SnapshotStore& store_;
