@@ -527,6 +527,29 @@ TEST(ParseLinkMessagesTest, NameMtuFlagsAndIndexOfEachLink) {
   EXPECT_EQ(out[1], (LinkAttributes{"eth0", 2, 1500, IFF_UP, true}));
 }
 
+TEST(ParseLinkMessagesTest, ACapturedDumpGivesEveryLink) {
+  // rtm_newlink_dump.bin: capture_links.sh (lo up, veth pfz0 up and its peer pfz1 down).
+  std::vector<LinkAttributes> out;
+  const ParseCounts c = parseLinkMessages(readFile(extra() / "rtm_newlink_dump.bin"), out);
+  EXPECT_EQ(c.skipped, 0U);
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(out[0].name, "lo");
+  EXPECT_EQ(out[0].index, 1);
+  EXPECT_EQ(out[0].mtu, 65536U);
+  EXPECT_EQ(out[0].flags & (IFF_UP | IFF_LOOPBACK | IFF_RUNNING),
+            static_cast<unsigned>(IFF_UP | IFF_LOOPBACK | IFF_RUNNING));
+  std::map<std::string, LinkAttributes> by_name;
+  for (const auto& l : out) {
+    by_name[l.name] = l;
+  }
+  ASSERT_EQ(by_name.count("pfz0"), 1U);
+  ASSERT_EQ(by_name.count("pfz1"), 1U);
+  EXPECT_EQ(by_name["pfz0"].mtu, 1500U);
+  EXPECT_NE(by_name["pfz0"].flags & IFF_UP, 0U);
+  EXPECT_EQ(by_name["pfz1"].flags & IFF_UP, 0U);
+  EXPECT_TRUE(by_name["pfz1"].has_mtu);
+}
+
 TEST(ParseLinkMessagesTest, BrokenMessagesAreCountedNotTrusted) {
   const std::string good = linkMessage("eth0", 1500, IFF_UP, 2);
   std::vector<LinkAttributes> out;
