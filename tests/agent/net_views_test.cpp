@@ -365,6 +365,13 @@ TEST_F(NetViewsLiveTest, UnknownNamespaceIsNotFound) {
   const std::string body = get("/api/v1/netns/no-such-netns/interfaces", 404);
   EXPECT_NE(body.find("no-such-netns"), std::string::npos);
   get("/api/v1/netns/" + a_->name() + "/sockets", 404);
+  EXPECT_EQ(request(viewPath("routes")).status, 200U);
+  NodeInfo node{"node-1", "6.1.0", "procfs"};
+  const ApiHandler handler(store_, metrics_, node, {}, false);
+  EXPECT_EQ(handler({"POST", viewPath("routes")}).status, 405U);
+  EXPECT_EQ(handler({"HEAD", viewPath("stats")}).status, 200U);
+  const ApiHandler health(store_, metrics_, node, {}, true);
+  EXPECT_EQ(health({"GET", viewPath("routes")}).status, 404U);  // no data on the health port
   store_.publish(nullptr);
   get(viewPath("routes"), 503);  // no snapshot
 }
