@@ -8,6 +8,7 @@
 #include "podnetstat/scanner/net_stats.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -529,7 +530,8 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
   }
   NetStats stats;
   std::string buf;
-  std::size_t next_pid = 0;  // index into ns.pids of the process in use
+  std::size_t next_pid = 0;            // index into ns.pids of the process in use
+  std::size_t checked_pid = SIZE_MAX;  // ns.pids[checked_pid] was seen in the namespace
   for (const NetStatsFile file : kAllNetStatsFiles) {
     if (!what.contains(file)) {
       continue;
@@ -540,6 +542,22 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
     while (!done && next_pid < ns.pids.size()) {
       const std::int32_t pid = ns.pids[next_pid];
       std::array<char, 64> path{};
+      if (ns.inode != 0 && checked_pid != next_pid) {
+        // The PIDs are as old as the scan: one may have exited and been reused by a process of
+        // another namespace since. Its files would then answer for that namespace.
+        std::snprintf(path.data(), path.size(), "%d/ns/net", pid);
+
+        struct stat st {};
+
+        const int rc = ::fstatat(proc.get(), path.data(), &st, 0);
+        if (rc != 0 || st.st_ino != ns.inode) {
+          last_err = rc != 0 ? errno : ESRCH;
+          ++stats.vanished_processes;
+          ++next_pid;
+          continue;
+        }
+        checked_pid = next_pid;
+      }
       std::snprintf(path.data(), path.size(), "%d/net/%s", pid, netStatsFileName(file).data());
       const int err = procfs::readFileAt(proc.get(), path.data(), buf);
       if (err == 0) {

@@ -476,6 +476,16 @@ TEST(ReadNetStatsTest, UsesTheNextProcessWhenOneVanished) {
   EXPECT_TRUE(only->interfaces.empty());
   EXPECT_EQ(only->routes.size(), 3U);
 
+  // A PID whose namespace is not (or no longer) the one asked for is passed over.
+  ns.inode = 4026532999;
+  fs::create_directories(dir.path() / "43" / "net");
+  for (const char* f : {"dev", "route"}) {
+    fs::copy_file(extra() / f, dir.path() / "43" / "net" / f);
+  }
+  ns.pids = {42, 43};  // neither has an ns/net link of that inode
+  EXPECT_FALSE(readNetStats(roots, ns).ok());
+
+  ns.inode = 0;
   ns.pids = {7};
   EXPECT_FALSE(readNetStats(roots, ns).ok());
   ns.pids = {};
@@ -769,6 +779,18 @@ TEST_F(NetStatsLiveTest, LinksAreWhatTheIoctlsOfNetstatSay) {
   EXPECT_EQ(*by_name, *links);
   named.names = {"no-such-netns-name"};
   EXPECT_FALSE(readLinks(Roots{"/proc", testing::netnsDir()}, named).ok());
+}
+
+TEST_F(NetStatsLiveTest, AProcessNowInAnotherNamespaceIsNotUsed) {
+  // Our own PID lives in the host namespace, not in A: its files would be the host's.
+  NetNamespace mixed = ns_;
+  mixed.pids = {static_cast<std::int32_t>(::getpid()), holder_->pid()};
+  const auto r = readNetStats(Roots{}, mixed, NetStatsFileSet().add(NetStatsFile::Dev));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->pid, holder_->pid());
+  EXPECT_EQ(r->vanished_processes, 1U);
+  mixed.pids = {static_cast<std::int32_t>(::getpid())};
+  EXPECT_FALSE(readNetStats(Roots{}, mixed).ok());
 }
 
 TEST_F(NetStatsLiveTest, ANamespaceWithoutProcessIsReadByItsName) {

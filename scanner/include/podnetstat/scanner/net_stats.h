@@ -236,13 +236,14 @@ struct NetStats {
 
 /// Reads the files in `what` of namespace `ns` through /proc/<pid>/net/<file> under roots.proc,
 /// each file once, trying ns.pids in order: when a process vanishes (or cannot be read) the next
-/// one is used for that file and the ones after it. A file the kernel does not have (its process's
-/// net dir exists but the file does not) is recorded in NetStats::missing, not an error.
-/// Malformed lines are skipped and counted per file. A namespace no process lives in (or whose
-/// processes all went away) but that has a name under roots.netns_dir is read from inside
-/// instead: /proc/thread-self/net/<file> opened after entering it (needs CAP_SYS_ADMIN). Fails
-/// when neither way works for some file: the namespace is gone, or may not be entered. Enters a
-/// namespace only in that case; thread-safe.
+/// one is used for that file and the ones after it. With ns.inode set, a process is used only
+/// after its ns/net is seen to be that namespace (a PID of an older scan may have been reused). A
+/// file the kernel does not have (its process's net dir exists but the file does not) is recorded
+/// in NetStats::missing, not an error. Malformed lines are skipped and counted per file. A
+/// namespace no process lives in (or whose processes all went away) but that has a name under
+/// roots.netns_dir is read from inside instead: /proc/thread-self/net/<file> opened after entering
+/// it (needs CAP_SYS_ADMIN). Fails when neither way works for some file: the namespace is gone, or
+/// may not be entered. Enters a namespace only in that case; thread-safe.
 [[nodiscard]] Result<NetStats> readNetStats(const Roots& roots,
                                             const NetNamespace& ns,
                                             NetStatsFileSet what = NetStatsFileSet::all());
