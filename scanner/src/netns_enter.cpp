@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,20 +42,34 @@ Result<int> openInNamespace(int proc_fd,
                             const std::filesystem::path& netns_dir,
                             const NetNamespace& ns,
                             const std::function<int()>& open_fd) {
+  // A name may have been bound to another namespace, a PID reused by another process, since
+  // `ns` was found: only a handle to the namespace of that inode will do.
   UniqueFd ns_fd;
-  for (const std::string& name : ns.names) {
-    ns_fd.reset(::open((netns_dir / name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (ns_fd.valid()) {
-      break;
+  int open_err = ENOENT;
+  const auto take = [&](int fd) {
+    UniqueFd candidate(fd);
+    struct stat st {};
+    if (!candidate.valid()) {
+      open_err = errno;
+    } else if (ns.inode != 0 && (::fstat(candidate.get(), &st) != 0 || st.st_ino != ns.inode)) {
+      open_err = ESRCH;
+    } else {
+      ns_fd = std::move(candidate);
     }
+  };
+  for (std::size_t i = 0; !ns_fd.valid() && i < ns.names.size(); ++i) {
+    take(::open((netns_dir / ns.names[i]).c_str(), O_RDONLY | O_CLOEXEC));
   }
   for (std::size_t i = 0; !ns_fd.valid() && i < ns.pids.size(); ++i) {
     std::array<char, 32> path{};
     std::snprintf(path.data(), path.size(), "%d/ns/net", ns.pids[i]);
-    ns_fd.reset(::openat(proc_fd, path.data(), O_RDONLY | O_CLOEXEC));
+    take(::openat(proc_fd, path.data(), O_RDONLY | O_CLOEXEC));
   }
   if (!ns_fd.valid()) {
-    return Error{"cannot open the namespace: " + std::string(std::strerror(errno))};
+    return Error{"cannot open the namespace: " +
+                 std::string(open_err == ESRCH ? "it is gone (its names and processes now lead "
+                                                 "elsewhere)"
+                                               : std::strerror(open_err))};
   }
   const int home = homeNamespaceFd();
   if (home < 0) {
@@ -64,13 +79,13 @@ Result<int> openInNamespace(int proc_fd,
     return Error{"setns: " + std::string(std::strerror(errno))};
   }
   const int fd = open_fd();
-  const int open_err = errno;
+  const int fd_err = errno;
   if (::setns(home, CLONE_NEWNET) != 0) {
     // Stranded in another namespace: this thread must not read anything else.
     std::abort();
   }
   if (fd < 0) {
-    return Error{std::string(std::strerror(open_err))};
+    return Error{std::string(std::strerror(fd_err))};
   }
   return fd;
 }

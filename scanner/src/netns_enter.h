@@ -18,10 +18,11 @@ namespace podnetstat::scanner {
 bool hasCapSysAdmin();
 
 /// Enters `ns` (through its first openable name under `netns_dir`, else the ns/net of one of its
-/// processes under `proc_fd`), calls `open_fd` (which returns an fd, or -1 with errno set), and
-/// comes back. The fd, or why it could not be had (the open's errno text when only the open
-/// failed). Aborts the process if the thread cannot come back (it would read the wrong namespace
-/// from then on; never seen, since it entered with the same rights).
+/// processes under `proc_fd`; with ns.inode set, only a handle of that inode), calls `open_fd`
+/// (which returns an fd, or -1 with errno set), and comes back. The fd, or why it could not be had
+/// (the open's errno text when only the open failed). Aborts the process if the thread cannot come
+/// back (it would read the wrong namespace from then on; never seen, since it entered with the same
+/// rights).
 [[nodiscard]] Result<int> openInNamespace(int proc_fd,
                                           const std::filesystem::path& netns_dir,
                                           const NetNamespace& ns,

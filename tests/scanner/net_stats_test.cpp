@@ -779,6 +779,12 @@ TEST_F(NetStatsLiveTest, LinksAreWhatTheIoctlsOfNetstatSay) {
   EXPECT_EQ(*by_name, *links);
   named.names = {"no-such-netns-name"};
   EXPECT_FALSE(readLinks(Roots{"/proc", testing::netnsDir()}, named).ok());
+  // A name that now leads to another namespace is not followed.
+  named.inode = b_->inode();
+  named.names = {a_->name()};
+  const auto elsewhere = readLinks(Roots{"/proc", testing::netnsDir()}, named);
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_NE(elsewhere.error().message.find("gone"), std::string::npos) << elsewhere.error().message;
 }
 
 TEST_F(NetStatsLiveTest, AProcessNowInAnotherNamespaceIsNotUsed) {
