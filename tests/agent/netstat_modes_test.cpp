@@ -520,13 +520,43 @@ TEST_F(NetstatModesLiveTest, CountersCarryNstatAzValues) {
   if (!testing::runCommand({"nstat", "-V"}).ok()) {
     GTEST_SKIP() << "nstat (iproute2) is missing";
   }
-  const NetStats before = read();
-  const auto nstat = a_->run({"nstat", "-az"});
-  ASSERT_TRUE(nstat.ok()) << nstat.err;
-  const NetStats after = read();
-  const auto ours = lines(renderCounters(before));
-  const auto later = lines(renderCounters(after));
-  const auto theirs = lines(nstat.out);
+  // Per-type ICMP counters (IcmpMsgOutType3, Icmp6OutType143, ...) exist only once a message of
+  // that type went by: a neighbour solicitation or an MLD report between the reads adds a line.
+  // Read again until the three reads list the same counters.
+  std::vector<std::string> ours;
+  std::vector<std::string> later;
+  std::vector<std::string> theirs;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const NetStats before = read();
+    const auto nstat = a_->run({"nstat", "-az"});
+    ASSERT_TRUE(nstat.ok()) << nstat.err;
+    const NetStats after = read();
+    ours = lines(renderCounters(before));
+    later = lines(renderCounters(after));
+    theirs = lines(nstat.out);
+    if (ours.size() == theirs.size() && ours.size() == later.size()) {
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  if (ours.size() != theirs.size()) {
+    std::set<std::string> a;
+    std::set<std::string> b;
+    for (const auto& l : ours) {
+      a.insert(firstWord(l));
+    }
+    for (const auto& l : theirs) {
+      b.insert(firstWord(l));
+    }
+    std::string only;
+    for (const auto& n : a) {
+      only += b.count(n) == 0 ? " ours:" + n : "";
+    }
+    for (const auto& n : b) {
+      only += a.count(n) == 0 ? " nstat:" + n : "";
+    }
+    ADD_FAILURE() << "counter sets differ:" << only;
+  }
   ASSERT_EQ(ours.size(), theirs.size());
   ASSERT_EQ(ours.size(), later.size());
   std::size_t compared = 0;
