@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "podnetstat/scanner/net_stats.h"
 #include "podnetstat/scanner/proc_net_parser.h"
 #include "podnetstat/scanner/scan.h"
 
@@ -86,6 +87,55 @@ void BM_ScanThisMachine(benchmark::State& state) {
   state.counters["sockets"] = static_cast<double>(sockets);
 }
 
+/// What the agent parses per namespace for /metrics: dev, snmp, snmp6 and netstat of the capture.
+void BM_ParseNetCounterFiles(benchmark::State& state) {
+  const std::string dir = std::string(PODNETSTAT_FIXTURES_DIR) + "/netstat-extra/";
+  const std::string dev = readFile(dir + "dev");
+  const std::string snmp = readFile(dir + "snmp");
+  const std::string snmp6 = readFile(dir + "snmp6");
+  const std::string netstat = readFile(dir + "netstat");
+  for (auto _ : state) {
+    podnetstat::scanner::NetStats s;
+    podnetstat::scanner::parseNetDev(dev, s.interfaces);
+    podnetstat::scanner::parseCounterPairs(snmp, s.snmp);
+    podnetstat::scanner::parseSnmp6(snmp6, s.snmp6);
+    podnetstat::scanner::parseCounterPairs(netstat, s.netstat);
+    benchmark::DoNotOptimize(s.netstat.data());
+  }
+}
+
+/// Reading (kernel + parse) those four files of every namespace of this machine, one after the
+/// other: the per-scan cost of the agent's network counters, without its two threads.
+void BM_ReadNetCountersThisMachine(benchmark::State& state) {
+  using podnetstat::scanner::NetStatsFile;
+  podnetstat::scanner::Scanner scanner(podnetstat::scanner::Roots{});
+  podnetstat::scanner::ScanOptions options;
+  options.all_netns = true;
+  options.pid = false;
+  options.transports = podnetstat::scanner::TransportSet{};
+  auto scan = scanner.scan(options);
+  if (!scan) {
+    state.SkipWithError(scan.error().message.c_str());
+    return;
+  }
+  const auto files = podnetstat::scanner::NetStatsFileSet()
+                         .add(NetStatsFile::Dev)
+                         .add(NetStatsFile::Snmp)
+                         .add(NetStatsFile::Snmp6)
+                         .add(NetStatsFile::Netstat);
+  for (auto _ : state) {
+    for (const auto& ns : scan->namespaces) {
+      if (!ns.pids.empty()) {
+        auto stats = podnetstat::scanner::readNetStats(scanner.roots(), ns, files);
+        benchmark::DoNotOptimize(stats.ok());
+      }
+    }
+  }
+  state.counters["namespaces"] = static_cast<double>(scan->namespaces.size());
+}
+
+BENCHMARK(BM_ParseNetCounterFiles);
+BENCHMARK(BM_ReadNetCountersThisMachine)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ParseTcp);
 BENCHMARK(BM_ParseTcp6);
 BENCHMARK(BM_ParseUdp);

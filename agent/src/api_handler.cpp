@@ -8,6 +8,7 @@
 
 #include "podnetstat/agent/json_write.h"
 #include "podnetstat/agent/listeners.h"
+#include "podnetstat/agent/net_views.h"
 #include "podnetstat/agent/socket_json.h"
 
 namespace podnetstat::agent {
@@ -338,6 +339,20 @@ Result<std::vector<std::string>> splitPath(std::string_view path) {
   return out;
 }
 
+/// The namespace a pod's netstat views read: its own, or the host's for a hostNetwork pod (what
+/// netstat run inside it would show); -1 when the snapshot has neither.
+std::int64_t podNetnsIndex(const Snapshot& snapshot, const k8s::Pod& pod) {
+  const auto& namespaces = snapshot.scan().namespaces;
+  for (std::size_t i = 0; i < namespaces.size(); ++i) {
+    const bool match = pod.netns_inode ? namespaces[i].inode == *pod.netns_inode
+                                       : pod.host_network && namespaces[i].is_host;
+    if (match) {
+      return static_cast<std::int64_t>(i);
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string kernelRelease() {
@@ -421,6 +436,8 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
     NamespacePodSockets,
     PodSockets,
     Listeners,
+    NetnsView,
+    PodView,
   };
   Route route = Route::None;
   const auto is = [&](std::initializer_list<std::string_view> expected) {
@@ -464,6 +481,10 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
     route = Route::PodSockets;
   } else if (is({"api", "v1", "listeners"})) {
     route = Route::Listeners;
+  } else if (is({"api", "v1", "netns", "*", "*"}) && netViewFromName(seg[4])) {
+    route = Route::NetnsView;
+  } else if (is({"api", "v1", "namespaces", "*", "pods", "*", "*"}) && netViewFromName(seg[6])) {
+    route = Route::PodView;
   }
   if (route == Route::None) {
     return error(404, "no such path: " + std::string(path));
@@ -508,12 +529,21 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
       route == Route::Sockets || route == Route::NamespacePodSockets || route == Route::PodSockets;
   std::optional<SocketQuery> socket_query;
   std::optional<ListenerQuery> listener_query;
+  std::optional<NetView> view;
+  std::optional<NetViewQuery> view_query;
   if (route == Route::Listeners) {
     auto q = parseListenerQuery(*params);
     if (!q) {
       return error(400, q.error().message);
     }
     listener_query = std::move(*q);
+  } else if (route == Route::NetnsView || route == Route::PodView) {
+    view = netViewFromName(seg.back());
+    auto q = parseNetViewQuery(*view, *params);
+    if (!q) {
+      return error(400, q.error().message);
+    }
+    view_query = *q;
   } else if (socket_route) {
     auto q = parseSocketQuery(*params);
     if (!q) {
@@ -568,6 +598,29 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
       return podList(*snapshot, nullptr);
     case Route::NamespacePods:
       return podList(*snapshot, &seg[3]);
+    case Route::NetnsView: {
+      const auto index = snapshot->findNetns(seg[3]);
+      if (index < 0) {
+        return error(404, "network namespace " + seg[3] + " not found");
+      }
+      return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), nullptr, *view,
+                             *view_query, scanner::Roots{node_.proc_root, node_.netns_dir},
+                             snapshot->scan().backend == "netlink");
+    }
+    case Route::PodView: {
+      const k8s::Pod* pod = snapshot->podIndex().byName(seg[3], seg[5]);
+      if (pod == nullptr) {
+        return error(404, "pod " + seg[3] + "/" + seg[5] + " not found");
+      }
+      const auto index = podNetnsIndex(*snapshot, *pod);
+      if (index < 0) {
+        return error(503, "the network namespace of pod " + seg[3] + "/" + seg[5] +
+                              " is not known in this snapshot");
+      }
+      return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), pod, *view, *view_query,
+                             scanner::Roots{node_.proc_root, node_.netns_dir},
+                             snapshot->scan().backend == "netlink");
+    }
     default:
       return error(500, "unrouted path");
   }

@@ -60,6 +60,9 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
 }
 
 ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
+  // The network counters of /metrics are read from the namespaces' processes: only for scans of
+  // this machine, not for a scan a test injects.
+  const bool real_scan = !options_.scan;
   if (!options_.scan) {
     scanner_ = std::make_unique<scanner::Scanner>(options_.roots, options_.scan_threads);
     options_.scan = [scanner = scanner_.get(), backend = options_.backend]() {
@@ -89,8 +92,15 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
         }
         return out;
       };
-  refresher_ = std::make_unique<SnapshotRefresher>(
-      options_.scan, options_.refresh, options_.node_name, store_, metrics_, std::move(pods));
+  NetCounterFunction net_counters;
+  if (real_scan) {
+    net_counters = [roots = options_.roots](const scanner::ScanResult& scan) {
+      return readNetCounters(scan, roots);
+    };
+  }
+  refresher_ = std::make_unique<SnapshotRefresher>(options_.scan, options_.refresh,
+                                                   options_.node_name, store_, metrics_,
+                                                   std::move(pods), std::move(net_counters));
   http_ = std::make_unique<HttpServer>(options_.http);
 }
 
@@ -106,9 +116,12 @@ ApiServer::~ApiServer() {
 }
 
 Result<Ok> ApiServer::start() {
-  NodeInfo node{options_.node_name, kernelRelease(),
+  NodeInfo node{options_.node_name,
+                kernelRelease(),
                 std::string(options_.backend == scanner::Backend::Netlink ? "netlink" : "procfs"),
-                pod_cache_.get(), options_.roots.proc.string()};
+                pod_cache_.get(),
+                options_.roots.proc.string(),
+                options_.roots.netns_dir.string()};
   HttpServer* http = http_.get();
   auto stats = [http] {
     return http->stats();

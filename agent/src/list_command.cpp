@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "podnetstat/agent/commands.h"
+#include "podnetstat/agent/net_views.h"
 #include "podnetstat/agent/netstat_modes.h"
 #include "podnetstat/agent/socket_json.h"
 #include "podnetstat/k8s/pod_index.h"
@@ -113,6 +114,7 @@ constexpr option kLongOptions[] = {
 
 constexpr const char* kListUsage =
     "usage: podnetstat list [-tuUwx46] [-A inet|inet6|unix] [-l|-a] [-n] [-e] [-p] [-o] [-W]\n"
+    "                       [-i | -r | -g | -s]\n"
     "                       [--all-netns] [--netns NAME]... [--netns-pid PID]... [--no-host]\n"
     "                       [--json] [--proc-root DIR] [--netns-dir DIR]\n"
     "                       [--backend procfs|netlink|auto] [--pods [--cri-endpoint EP]\n"
@@ -131,6 +133,12 @@ constexpr const char* kListUsage =
     "  -e, --extend        User and Inode columns\n"
     "  -p, --programs      PID/Program name column\n"
     "  -o, --timers        Timer column         -W, --wide       do not cut addresses\n"
+    "\n"
+    "Other netstat modes, per namespace (read from /proc/<pid>/net/ when asked):\n"
+    "  -i                  interfaces (-a: down ones too); MTU and flags with --backend netlink\n"
+    "  -r                  routes (-6 or -A inet6: the IPv6 table)\n"
+    "  -g                  multicast group memberships (-4/-6 to restrict)\n"
+    "  -s                  every protocol counter under the kernel's names, as nstat -az (-t, -u)\n"
     "\n"
     "Namespaces (default: the host's, i.e. PID 1's):\n"
     "      --all-netns     every namespace: all processes' and all names under the netns dir\n"
@@ -287,6 +295,32 @@ struct ListPods {
   }
 };
 
+/// --pods: asks the pod sources once and builds the index of `scan`. 0, or the exit status of a
+/// bad pod source flag (2).
+int loadPods(const ListArgs& args, const scanner::ScanResult& scan, ListPods& pods) {
+  auto flags = args.pod_sources.resolved();
+  if (!flags) {
+    std::fprintf(stderr, "podnetstat list: %s\n", flags.error().message.c_str());
+    return 2;
+  }
+  auto sources = makePodSources(*flags);
+  if (!sources) {
+    std::fprintf(stderr, "podnetstat list: %s\n", sources.error().message.c_str());
+    return 2;
+  }
+  k8s::PodMetadataCache cache(std::move(*sources));
+  const auto metadata = cache.refresh();
+  for (const k8s::SourceHealth* health : {&metadata->cri, &metadata->kubelet}) {
+    if (health->enabled && !health->ok && !health->endpoint.empty()) {
+      std::fprintf(stderr, "podnetstat list: pod names: %s\n", health->error.c_str());
+    }
+  }
+  pods.index = k8s::PodIndex::build(scan, *metadata,
+                                    k8s::NodeFiles(scanner::Roots{args.proc_root, args.netns_dir}));
+  pods.enabled = true;
+  return 0;
+}
+
 int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPods& pods) {
   std::string out = "[";
   bool first = true;
@@ -437,18 +471,25 @@ int runTables(const ListArgs& args, const scanner::ScanResult& scan, const ListP
 
 /// netstat's -i, -r, -s and -g for every selected namespace: the namespace files of
 /// /proc/<pid>/net/ (dev, route, ipv6_route, snmp, snmp6, netstat, igmp, igmp6), read once per
-/// namespace. Interface MTU and flags need the namespace itself (netlink/ioctl), so -i shows "-"
-/// for them.
+/// namespace. Interface MTU and flags need the namespace itself: with the netlink backend they
+/// come from an RTM_GETLINK dump inside it (as netstat's ioctls ask), otherwise -i shows "-".
 int runView(const ListArgs& args, const scanner::Scanner& scanner) {
   using scanner::NetStatsFile;
   scanner::ScanOptions options = scanOptionsFor(args);
   options.transports = scanner::TransportSet{};  // namespaces only, no socket table
-  options.pid = false;
   options.filter = scanner::Filter{};
+  // Processes are needed to place hostNetwork pods and pods known by cgroup only.
+  options.pid = args.pods;
   auto scan = scanner.scan(options);
   if (!scan) {
     std::fprintf(stderr, "podnetstat list: %s\n", scan.error().message.c_str());
     return 1;
+  }
+  ListPods pods;
+  if (args.pods) {
+    if (const int rc = loadPods(args, *scan, pods); rc != 0) {
+      return rc;
+    }
   }
   scanner::NetStatsFileSet files;
   switch (args.view) {
@@ -469,6 +510,9 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
   }
   const bool blocks = scan->namespaces.size() > 1;
   const bool numeric = args.format.numeric_hosts;
+  const scanner::Roots roots{args.proc_root, args.netns_dir};
+  const bool with_links = args.view == ListView::Interfaces &&
+                          scanner::resolveBackend(args.backend) == scanner::Backend::Netlink;
   int rc = 0;
   bool first = true;
   for (const scanner::NetNamespace& ns : scan->namespaces) {
@@ -477,8 +521,12 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
       out += first ? "" : "\n";
       out += "Netns: " + namespaceLabel(ns) + " (" + std::to_string(ns.inode) + ")\n";
     }
+    if (pods.enabled) {
+      // The namespace's own pod; a hostNetwork pod shares the host's, which is no pod's.
+      out += "Pod: " + ListPods::label(pods.index.ofNetns(ns.inode)) + "\n";
+    }
     first = false;
-    auto stats = scanner::readNetStats(scanner::Roots{args.proc_root, args.netns_dir}, ns, files);
+    auto stats = scanner::readNetStats(roots, ns, files);
     if (!stats) {
       writeOut(out);
       reportUnreadable(ns, stats.error().message);
@@ -486,10 +534,26 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
       continue;
     }
     switch (args.view) {
-      case ListView::Interfaces:
-        out += renderInterfaceTable(stats->interfaces, {},
-                                    InterfaceTableOptions{args.format.mode == ListMode::All});
+      case ListView::Interfaces: {
+        std::vector<scanner::LinkAttributes> links;
+        if (with_links) {
+          // MTU and flags need the namespace itself; without them the columns show "-".
+          auto read = scanner::readLinks(roots, ns);
+          if (read) {
+            links = std::move(*read);
+          } else {
+            std::fprintf(stderr,
+                         "podnetstat list: network namespace %s (%llu): MTU and flags: %s\n",
+                         namespaceLabel(ns).c_str(), static_cast<unsigned long long>(ns.inode),
+                         read.error().message.c_str());
+          }
+        }
+        out +=
+            netViewTable(NetView::Interfaces,
+                         NetViewQuery{OutputFormat::Table, args.format.mode == ListMode::All, {}},
+                         *stats, links);
         break;
+      }
       case ListView::Routes:
         out += args.ipv6_only ? renderIpv6Routes(stats->routes6, numeric)
                               : renderIpv4Routes(stats->routes, numeric);
@@ -744,26 +808,9 @@ int runList(int argc, char** argv) {
     }
     ListPods pods;
     if (args.pods) {
-      auto flags = args.pod_sources.resolved();
-      if (!flags) {
-        std::fprintf(stderr, "podnetstat list: %s\n", flags.error().message.c_str());
-        return 2;
+      if (const int rc = loadPods(args, *scan, pods); rc != 0) {
+        return rc;
       }
-      auto sources = makePodSources(*flags);
-      if (!sources) {
-        std::fprintf(stderr, "podnetstat list: %s\n", sources.error().message.c_str());
-        return 2;
-      }
-      k8s::PodMetadataCache cache(std::move(*sources));
-      const auto metadata = cache.refresh();
-      for (const k8s::SourceHealth* health : {&metadata->cri, &metadata->kubelet}) {
-        if (health->enabled && !health->ok && !health->endpoint.empty()) {
-          std::fprintf(stderr, "podnetstat list: pod names: %s\n", health->error.c_str());
-        }
-      }
-      pods.index = k8s::PodIndex::build(
-          *scan, *metadata, k8s::NodeFiles(scanner::Roots{args.proc_root, args.netns_dir}));
-      pods.enabled = true;
     }
     const int rc = args.json ? runJson(args, *scan, pods) : runTables(args, *scan, pods);
     if (std::fflush(stdout) != 0) {

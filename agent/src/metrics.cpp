@@ -127,12 +127,15 @@ std::uint64_t ScanMetrics::scans() const {
 
 std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats* http) const {
   std::string out;
-  out.reserve(4096 + (snapshot != nullptr ? snapshot->socketMetrics().size() : 0));
+  out.reserve(4096 + (snapshot != nullptr
+                          ? snapshot->socketMetrics().size() + snapshot->netCounterMetrics().size()
+                          : 0));
 
   appendHelp(out, "podnetstat_sockets", "gauge",
              "Sockets in the last snapshot by pod, network namespace, transport and state.");
   if (snapshot != nullptr) {
     out += snapshot->socketMetrics();
+    out += snapshot->netCounterMetrics();
   }
   appendHelp(out, "podnetstat_listeners", "gauge",
              "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");

@@ -76,7 +76,8 @@ void appendNetnsJson(std::string& out,
 Snapshot::Snapshot(scanner::ScanResult scan,
                    std::string node,
                    std::int64_t completed_unix_ms,
-                   PodAttribution pods)
+                   PodAttribution pods,
+                   std::vector<NetnsCounters> net_counters)
     : scan_(std::move(scan)),
       pods_(std::move(pods)),
       node_(std::move(node)),
@@ -200,6 +201,27 @@ Snapshot::Snapshot(scanner::ScanResult scan,
     appendJsonUint(socket_metrics_, count);
     socket_metrics_ += '\n';
   }
+
+  if (!net_counters.empty()) {
+    // The labels of podnetstat_sockets: a namespace's pod is the pod that owns it.
+    std::vector<std::string> labels(ns_count);
+    for (std::uint32_t ns = 0; ns < ns_count; ++ns) {
+      const k8s::Pod* pod = pods_.index.ofNetns(scan_.namespaces[ns].inode);
+      std::string& l = labels[ns];
+      l = R"(namespace=")";
+      if (pod != nullptr) {
+        l += escapeLabelValue(pod->namespace_name.value_or(""));
+        l += R"(",pod=")";
+        l += escapeLabelValue(pod->name.value_or(pod->uid));
+      } else {
+        l += R"(",pod=")";
+      }
+      l += R"(",netns=")";
+      l += escapeLabelValue(netns_labels_[ns]);
+      l += '"';
+    }
+    net_metrics_ = renderNetCounterMetrics(net_counters, labels);
+  }
 }
 
 std::string Snapshot::podLabel(std::uint32_t pod) const {
@@ -312,9 +334,11 @@ SnapshotRefresher::SnapshotRefresher(ScanFunction scan,
                                      std::string node,
                                      SnapshotStore& store,
                                      ScanMetrics& metrics,
-                                     PodFunction pods)
+                                     PodFunction pods,
+                                     NetCounterFunction net_counters)
     : scan_(std::move(scan)),
       pods_(std::move(pods)),
+      net_counters_(std::move(net_counters)),
       interval_(interval),
       node_(std::move(node)),
       store_(store),
@@ -380,8 +404,16 @@ void SnapshotRefresher::run() {
         if (pods_) {
           pods = pods_(*result);
         }
-        auto snapshot = std::make_shared<const Snapshot>(std::move(result).value(), node_,
-                                                         completed, std::move(pods));
+        std::vector<NetnsCounters> counters;
+        if (net_counters_) {
+          const auto counters_begin = Clock::now();
+          counters = net_counters_(*result);
+          spdlog::debug(
+              "scan: network counters of {} namespaces in {:.1f} ms", counters.size(),
+              std::chrono::duration<double, std::milli>(Clock::now() - counters_begin).count());
+        }
+        auto snapshot = std::make_shared<const Snapshot>(
+            std::move(result).value(), node_, completed, std::move(pods), std::move(counters));
         metrics_.recordScan(snapshot->scan(), seconds, completed);
         spdlog::debug("scan: {} sockets in {} namespaces, {:.1f} ms (+{:.1f} ms indexing)",
                       snapshot->scan().sockets.size(), snapshot->scan().namespaces.size(),

@@ -7,6 +7,11 @@
 
 #include "podnetstat/scanner/net_stats.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -14,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include "netns_enter.h"
 #include "procfs.h"
 
 namespace podnetstat::scanner {
@@ -480,11 +486,43 @@ ParseCounts parseInto(NetStatsFile f, std::string_view text, NetStats& s) {
 
 }  // namespace
 
+namespace {
+
+/// Reads /proc/thread-self/net/<file> as seen from inside `ns` (for a namespace no process of
+/// which is left): 0, or an errno (ENOENT: no such file in this namespace's kernel).
+int readInside(int proc_fd,
+               const Roots& roots,
+               const NetNamespace& ns,
+               NetStatsFile file,
+               std::string& buf,
+               std::string& why) {
+  const std::string path = "/proc/thread-self/net/" + std::string(netStatsFileName(file));
+  int open_errno = 0;
+  auto fd = openInNamespace(proc_fd, roots.netns_dir, ns, [&] {
+    const int opened = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    open_errno = opened < 0 ? errno : 0;
+    return opened;
+  });
+  if (!fd) {
+    why = fd.error().message;
+    return open_errno != 0 ? open_errno : EPERM;
+  }
+  const procfs::UniqueFd opened(*fd);
+  const std::string self = "/proc/self/fd/" + std::to_string(opened.get());
+  const int err = procfs::readFileAt(AT_FDCWD, self.c_str(), buf);
+  if (err != 0) {
+    why = std::strerror(err);
+  }
+  return err;
+}
+
+}  // namespace
+
 Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetStatsFileSet what) {
-  if (ns.pids.empty()) {
+  if (ns.pids.empty() && ns.names.empty()) {
     return Error{
-        "no process lives in this network namespace (its files are read through one of its "
-        "processes)"};
+        "no process lives in this network namespace and it has no name (its files are read "
+        "through one of its processes)"};
   }
   const procfs::UniqueFd proc = procfs::openDir(AT_FDCWD, roots.proc.c_str());
   if (!proc.valid()) {
@@ -492,7 +530,8 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
   }
   NetStats stats;
   std::string buf;
-  std::size_t next_pid = 0;  // index into ns.pids of the process in use
+  std::size_t next_pid = 0;            // index into ns.pids of the process in use
+  std::size_t checked_pid = SIZE_MAX;  // ns.pids[checked_pid] was seen in the namespace
   for (const NetStatsFile file : kAllNetStatsFiles) {
     if (!what.contains(file)) {
       continue;
@@ -503,6 +542,22 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
     while (!done && next_pid < ns.pids.size()) {
       const std::int32_t pid = ns.pids[next_pid];
       std::array<char, 64> path{};
+      if (ns.inode != 0 && checked_pid != next_pid) {
+        // The PIDs are as old as the scan: one may have exited and been reused by a process of
+        // another namespace since. Its files would then answer for that namespace.
+        std::snprintf(path.data(), path.size(), "%d/ns/net", pid);
+
+        struct stat st {};
+
+        const int rc = ::fstatat(proc.get(), path.data(), &st, 0);
+        if (rc != 0 || st.st_ino != ns.inode) {
+          last_err = rc != 0 ? errno : ESRCH;
+          ++stats.vanished_processes;
+          ++next_pid;
+          continue;
+        }
+        checked_pid = next_pid;
+      }
       std::snprintf(path.data(), path.size(), "%d/net/%s", pid, netStatsFileName(file).data());
       const int err = procfs::readFileAt(proc.get(), path.data(), buf);
       if (err == 0) {
@@ -528,10 +583,24 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
       ++stats.vanished_processes;
       ++next_pid;
     }
+    std::string why = last_err != 0 ? std::strerror(last_err) : "no process left";
+    if (!done && !ns.names.empty()) {
+      // No process to read through, but a name to enter by.
+      const int err = readInside(proc.get(), roots, ns, file, buf, why);
+      if (err == 0) {
+        const ParseCounts c = parseInto(file, buf, stats);
+        stats.skipped_lines[static_cast<std::size_t>(file)] += c.skipped;
+        stats.read.add(file);
+        stats.pid = 0;
+        done = true;
+      } else if (err == ENOENT) {
+        stats.missing.add(file);
+        done = true;
+      }
+    }
     if (!done) {
       return Error{"every process of the namespace failed reading " +
-                   std::string(netStatsFileName(file)) + ": " +
-                   (last_err != 0 ? std::strerror(last_err) : "no process left")};
+                   std::string(netStatsFileName(file)) + ": " + why};
     }
   }
   return stats;

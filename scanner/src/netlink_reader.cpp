@@ -10,15 +10,12 @@
 #include "netlink_reader.h"
 
 #include <arpa/inet.h>
-#include <linux/capability.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -26,6 +23,7 @@
 #include <cstring>
 #include <functional>
 
+#include "netns_enter.h"
 #include "procfs.h"
 
 namespace podnetstat::scanner {
@@ -81,12 +79,6 @@ DiagTarget diagTarget(Transport t) {
       return {AF_UNIX, 0};
   }
   return {AF_UNSPEC, 0};
-}
-
-/// This thread's own namespace, to come back to after setns.
-int homeNamespaceFd() {
-  thread_local UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  return home.get();
 }
 
 /// Sends one dump request and calls `onMessage(nlmsghdr*)` per answer. Returns 0 or an errno.
@@ -207,15 +199,6 @@ void fillUnix(const unix_diag_msg& m, std::uint32_t payload_len, Socket& s) {
 
 }  // namespace
 
-bool hasCapSysAdmin() {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  std::array<__user_cap_data_struct, 2> data{};
-  if (::syscall(SYS_capget, &header, data.data()) != 0) {
-    return false;
-  }
-  return (data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32))) != 0;
-}
-
 NetlinkTableReader::NetlinkTableReader(int proc_fd,
                                        std::filesystem::path netns_dir,
                                        TableReader& fallback)
@@ -244,39 +227,7 @@ Result<int> NetlinkTableReader::openDiagSocket(const NetNamespace& ns) const {
 
 Result<int> NetlinkTableReader::openInside(const NetNamespace& ns,
                                            const std::function<int()>& open_fd) const {
-  UniqueFd ns_fd;
-  for (const std::string& name : ns.names) {
-    ns_fd.reset(::open((netns_dir_ / name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (ns_fd.valid()) {
-      break;
-    }
-  }
-  for (std::size_t i = 0; !ns_fd.valid() && i < ns.pids.size(); ++i) {
-    std::array<char, 32> path{};
-    std::snprintf(path.data(), path.size(), "%d/ns/net", ns.pids[i]);
-    ns_fd.reset(::openat(proc_fd_, path.data(), O_RDONLY | O_CLOEXEC));
-  }
-  if (!ns_fd.valid()) {
-    return Error{"cannot open the namespace: " + std::string(std::strerror(errno))};
-  }
-  const int home = homeNamespaceFd();
-  if (home < 0) {
-    return Error{"cannot open this thread's own namespace"};
-  }
-  if (::setns(ns_fd.get(), CLONE_NEWNET) != 0) {
-    return Error{"setns: " + std::string(std::strerror(errno))};
-  }
-  const int fd = open_fd();
-  const int open_err = errno;
-  if (::setns(home, CLONE_NEWNET) != 0) {
-    // Stranded in another namespace: this thread must not read anything else. Should never
-    // happen (we entered with the same rights); make it loud.
-    std::abort();
-  }
-  if (fd < 0) {
-    return Error{std::string(std::strerror(open_err))};
-  }
-  return fd;
+  return openInNamespace(proc_fd_, netns_dir_, ns, open_fd);
 }
 
 Result<ParseCounts> NetlinkTableReader::fallback(const NetNamespace& ns,

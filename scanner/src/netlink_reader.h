@@ -8,12 +8,10 @@
 
 #include "podnetstat/scanner/scan.h"
 
+#include "netns_enter.h"
 #include "procfs.h"
 
 namespace podnetstat::scanner {
-
-/// Whether this process may setns into other network namespaces (CAP_SYS_ADMIN, effective).
-bool hasCapSysAdmin();
 
 /// Reads tables through NETLINK_SOCK_DIAG from inside each namespace; see netlink_reader.cpp.
 /// Transports the kernel has no sock_diag for, and namespaces it cannot enter but that have a

@@ -362,6 +362,13 @@ std::optional<Backend> backendFromName(std::string_view name) {
   return std::nullopt;
 }
 
+Backend resolveBackend(Backend b) {
+  if (b != Backend::Auto) {
+    return b;
+  }
+  return hasCapSysAdmin() ? Backend::Netlink : Backend::Procfs;
+}
+
 struct Scanner::Impl {
   Roots roots;
   std::unique_ptr<WorkerPool> pool;

@@ -24,8 +24,9 @@ struct Target {
 };
 
 constexpr Target kTargets[] = {
-    {"proc_net", fuzzProcNet}, {"cgroup", fuzzCgroup},      {"pod_list", fuzzPodList},
-    {"cri_info", fuzzCriInfo}, {"api_query", fuzzApiQuery}, {"api_handler", fuzzApiHandler},
+    {"proc_net", fuzzProcNet},   {"cgroup", fuzzCgroup},      {"pod_list", fuzzPodList},
+    {"cri_info", fuzzCriInfo},   {"api_query", fuzzApiQuery}, {"api_handler", fuzzApiHandler},
+    {"net_stats", fuzzNetStats},
 };
 
 std::string readFile(const fs::path& p) {

@@ -19,6 +19,10 @@ namespace podnetstat::fuzz {
 /// text of a /proc/net table.
 void fuzzProcNet(std::string_view input);
 
+/// net_stats: byte 0 picks the parser (modulo 8: dev, route, ipv6_route, snmp/netstat pairs,
+/// snmp6, igmp, igmp6, RTM_NEWLINK messages), the rest is its input.
+void fuzzNetStats(std::string_view input);
+
 /// cgroup: the content of /proc/<pid>/cgroup, also tried as a single cgroup path and a pod UID.
 void fuzzCgroup(std::string_view input);
 

@@ -408,6 +408,42 @@ TEST(ServeContainerdEndToEnd, TheApiAttributesEverySocketToItsPod) {
     EXPECT_TRUE(host_row) << out;
   }
 
+  // The rest of netstat per pod: web-0's tables are its namespace's (what `podnetstat list`
+  // prints for it), hostnet-0's the host's; /metrics carries web-0's counters.
+  {
+    const std::string binary = podnetstat::testing::podnetstatBinary().string();
+    const auto [status, routes] =
+        agent.get("/api/v1/namespaces/e2e-serve/pods/web-0/routes?format=table");
+    EXPECT_EQ(status, 200U) << routes;
+    EXPECT_EQ(routes, podnetstat::testing::runCommand(
+                          {binary, "list", "-rn", "--netns-pid", std::to_string(web.pid)})
+                          .out);
+    const auto [host_status, host_routes] =
+        agent.get("/api/v1/namespaces/e2e-serve-system/pods/hostnet-0/routes?format=table");
+    EXPECT_EQ(host_status, 200U) << host_routes;
+    EXPECT_EQ(host_routes, podnetstat::testing::runCommand({binary, "list", "-rn"}).out);
+    const json interfaces = agent.getJson("/api/v1/namespaces/e2e-serve/pods/web-0/interfaces");
+    EXPECT_EQ(interfaces.at("pod").at("uid"), web.uid);
+    EXPECT_EQ(interfaces.at("netns").at("inode"), web.netns);
+    EXPECT_FALSE(interfaces.at("items").empty());
+    EXPECT_EQ(agent.get("/api/v1/namespaces/e2e-serve/pods/nope-0/stats").first, 404U);
+    const auto [metrics2_status, metrics2] = agent.get("/metrics");
+    EXPECT_NE(
+        metrics2.find(
+            R"(podnetstat_interface_receive_bytes_total{namespace="e2e-serve",pod="web-0",netns=")"),
+        std::string::npos);
+    EXPECT_NE(
+        metrics2.find(
+            R"(podnetstat_tcp_retransmitted_segments_total{namespace="e2e-serve",pod="web-0",netns=")"),
+        std::string::npos);
+    const auto list = podnetstat::testing::runCommand(
+        {binary, "list", "--pods", "--all-netns", "-rn", "--cri-endpoint",
+         "unix://" + harness->socketPath().string(), "--kubelet-url", "none"});
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find("Pod: e2e-serve/web-0\nKernel IP routing table\n"), std::string::npos)
+        << list.out;
+  }
+
   // Stopping db-0's sandbox: gone after the next refreshes; the others stay.
   db_helper.process->stop();
   cri.stopPodSandbox(db.sandbox_id);

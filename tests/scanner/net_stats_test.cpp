@@ -7,9 +7,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -472,10 +476,116 @@ TEST(ReadNetStatsTest, UsesTheNextProcessWhenOneVanished) {
   EXPECT_TRUE(only->interfaces.empty());
   EXPECT_EQ(only->routes.size(), 3U);
 
+  // A PID whose namespace is not (or no longer) the one asked for is passed over.
+  ns.inode = 4026532999;
+  fs::create_directories(dir.path() / "43" / "net");
+  for (const char* f : {"dev", "route"}) {
+    fs::copy_file(extra() / f, dir.path() / "43" / "net" / f);
+  }
+  ns.pids = {42, 43};  // neither has an ns/net link of that inode
+  EXPECT_FALSE(readNetStats(roots, ns).ok());
+
+  ns.inode = 0;
   ns.pids = {7};
   EXPECT_FALSE(readNetStats(roots, ns).ok());
   ns.pids = {};
   EXPECT_FALSE(readNetStats(roots, ns).ok());
+}
+
+// --- parseLinkMessages ---------------------------------------------------------------------
+
+/// An RTM_NEWLINK message as the kernel frames it (nlmsghdr, ifinfomsg, IFLA_IFNAME, IFLA_MTU).
+std::string linkMessage(const std::string& name,
+                        std::uint32_t mtu,
+                        std::uint32_t flags,
+                        int index) {
+  const auto align = [](std::size_t n) {
+    return (n + 3U) & ~std::size_t{3};
+  };
+  std::string attrs;
+  const auto attr = [&](std::uint16_t type, const void* data, std::size_t len) {
+    const std::uint16_t total = static_cast<std::uint16_t>(4 + len);
+    std::string a(align(total), '\0');
+    std::memcpy(a.data(), &total, 2);
+    std::memcpy(a.data() + 2, &type, 2);
+    std::memcpy(a.data() + 4, data, len);
+    attrs += a;
+  };
+  attr(IFLA_IFNAME, name.c_str(), name.size() + 1);
+  attr(IFLA_MTU, &mtu, sizeof mtu);
+  ifinfomsg info{};
+  info.ifi_index = index;
+  info.ifi_flags = flags;
+  nlmsghdr h{};
+  h.nlmsg_type = RTM_NEWLINK;
+  h.nlmsg_len = static_cast<std::uint32_t>(sizeof h + align(sizeof info) + attrs.size());
+  std::string out(sizeof h + align(sizeof info), '\0');
+  std::memcpy(out.data(), &h, sizeof h);
+  std::memcpy(out.data() + sizeof h, &info, sizeof info);
+  return out + attrs;
+}
+
+TEST(ParseLinkMessagesTest, NameMtuFlagsAndIndexOfEachLink) {
+  std::vector<LinkAttributes> out;
+  const ParseCounts c = parseLinkMessages(
+      linkMessage("lo", 65536, IFF_UP | IFF_LOOPBACK, 1) + linkMessage("eth0", 1500, IFF_UP, 2),
+      out);
+  EXPECT_EQ(c.rows, 2U);
+  EXPECT_EQ(c.skipped, 0U);
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[0], (LinkAttributes{"lo", 1, 65536, IFF_UP | IFF_LOOPBACK, true}));
+  EXPECT_EQ(out[1], (LinkAttributes{"eth0", 2, 1500, IFF_UP, true}));
+}
+
+TEST(ParseLinkMessagesTest, ACapturedDumpGivesEveryLink) {
+  // rtm_newlink_dump.bin: capture_links.sh (lo up, veth pfz0 up and its peer pfz1 down).
+  std::vector<LinkAttributes> out;
+  const ParseCounts c = parseLinkMessages(readFile(extra() / "rtm_newlink_dump.bin"), out);
+  EXPECT_EQ(c.skipped, 0U);
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(out[0].name, "lo");
+  EXPECT_EQ(out[0].index, 1);
+  EXPECT_EQ(out[0].mtu, 65536U);
+  EXPECT_EQ(out[0].flags & (IFF_UP | IFF_LOOPBACK | IFF_RUNNING),
+            static_cast<unsigned>(IFF_UP | IFF_LOOPBACK | IFF_RUNNING));
+  std::map<std::string, LinkAttributes> by_name;
+  for (const auto& l : out) {
+    by_name[l.name] = l;
+  }
+  ASSERT_EQ(by_name.count("pfz0"), 1U);
+  ASSERT_EQ(by_name.count("pfz1"), 1U);
+  EXPECT_EQ(by_name["pfz0"].mtu, 1500U);
+  EXPECT_NE(by_name["pfz0"].flags & IFF_UP, 0U);
+  EXPECT_EQ(by_name["pfz1"].flags & IFF_UP, 0U);
+  EXPECT_TRUE(by_name["pfz1"].has_mtu);
+}
+
+TEST(ParseLinkMessagesTest, BrokenMessagesAreCountedNotTrusted) {
+  const std::string good = linkMessage("eth0", 1500, IFF_UP, 2);
+  std::vector<LinkAttributes> out;
+  // Cut in the middle: the frame runs past the buffer.
+  ParseCounts c = parseLinkMessages(good + good.substr(0, good.size() - 6), out);
+  EXPECT_EQ(c.rows, 1U);
+  EXPECT_EQ(c.skipped, 1U);
+  // A message too short for its ifinfomsg.
+  out.clear();
+  std::string tiny(sizeof(nlmsghdr) + 4, '\0');
+  nlmsghdr h{};
+  h.nlmsg_type = RTM_NEWLINK;
+  h.nlmsg_len = static_cast<std::uint32_t>(tiny.size());
+  std::memcpy(tiny.data(), &h, sizeof h);
+  c = parseLinkMessages(tiny + good, out);
+  EXPECT_EQ(c.skipped, 1U);
+  EXPECT_EQ(out.size(), 1U);
+  // Other message types are not links; an empty buffer is nothing.
+  out.clear();
+  std::string done = good;
+  h.nlmsg_type = NLMSG_DONE;
+  h.nlmsg_len = static_cast<std::uint32_t>(good.size());
+  std::memcpy(done.data(), &h, sizeof h);
+  EXPECT_EQ(parseLinkMessages(done, out).rows, 0U);
+  EXPECT_EQ(parseLinkMessages("", out).rows, 0U);
+  EXPECT_TRUE(out.empty());
 }
 
 // --- live: real namespaces --------------------------------------------------------------------
@@ -644,6 +754,67 @@ TEST_F(NetStatsLiveTest, GroupsMatchNetstatGn) {
   }
   EXPECT_TRUE(v4);
   EXPECT_TRUE(v6);
+}
+
+TEST_F(NetStatsLiveTest, LinksAreWhatTheIoctlsOfNetstatSay) {
+  const auto links = readLinks(Roots{"/proc", testing::netnsDir()}, ns_);
+  ASSERT_TRUE(links.ok()) << links.error().message;
+  const NetStats s = read();
+  ASSERT_EQ(links->size(), s.interfaces.size());
+  for (const LinkAttributes& l : *links) {
+    ifreq req{};
+    std::strncpy(req.ifr_name, l.name.c_str(), IFNAMSIZ - 1);
+    ASSERT_EQ(::ioctl(v4_->get(), SIOCGIFFLAGS, &req), 0) << l.name;
+    EXPECT_EQ(l.flags & 0xffffU, static_cast<std::uint16_t>(req.ifr_flags)) << l.name;
+    ASSERT_EQ(::ioctl(v4_->get(), SIOCGIFMTU, &req), 0) << l.name;
+    EXPECT_TRUE(l.has_mtu);
+    EXPECT_EQ(l.mtu, static_cast<std::uint32_t>(req.ifr_mtu)) << l.name;
+  }
+  // By name alone (no process), the same links.
+  NetNamespace named;
+  named.inode = a_->inode();
+  named.names = {a_->name()};
+  const auto by_name = readLinks(Roots{"/proc", testing::netnsDir()}, named);
+  ASSERT_TRUE(by_name.ok()) << by_name.error().message;
+  EXPECT_EQ(*by_name, *links);
+  named.names = {"no-such-netns-name"};
+  EXPECT_FALSE(readLinks(Roots{"/proc", testing::netnsDir()}, named).ok());
+  // A name that now leads to another namespace is not followed.
+  named.inode = b_->inode();
+  named.names = {a_->name()};
+  const auto elsewhere = readLinks(Roots{"/proc", testing::netnsDir()}, named);
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_NE(elsewhere.error().message.find("gone"), std::string::npos) << elsewhere.error().message;
+}
+
+TEST_F(NetStatsLiveTest, AProcessNowInAnotherNamespaceIsNotUsed) {
+  // Our own PID lives in the host namespace, not in A: its files would be the host's.
+  NetNamespace mixed = ns_;
+  mixed.pids = {static_cast<std::int32_t>(::getpid()), holder_->pid()};
+  const auto r = readNetStats(Roots{}, mixed, NetStatsFileSet().add(NetStatsFile::Dev));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->pid, holder_->pid());
+  EXPECT_EQ(r->vanished_processes, 1U);
+  mixed.pids = {static_cast<std::int32_t>(::getpid())};
+  EXPECT_FALSE(readNetStats(Roots{}, mixed).ok());
+}
+
+TEST_F(NetStatsLiveTest, ANamespaceWithoutProcessIsReadByItsName) {
+  NetNamespace named;
+  named.inode = b_->inode();
+  named.names = {b_->name()};
+  named.pids = {999999999};  // gone
+  const auto r = readNetStats(Roots{"/proc", testing::netnsDir()}, named);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->pid, 0);
+  EXPECT_EQ(ourRoutes(*r), netstatRoutes(b_->run({"netstat", "-rn"}).out));
+  std::set<std::string> names;
+  for (const InterfaceStats& i : r->interfaces) {
+    names.insert(i.name);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"lo", veth_->interfaceB()}));
+  named.names = {"no-such-netns-name"};
+  EXPECT_FALSE(readNetStats(Roots{"/proc", testing::netnsDir()}, named).ok());
 }
 
 }  // namespace

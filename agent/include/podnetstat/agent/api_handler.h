@@ -24,8 +24,10 @@ struct NodeInfo {
   std::string backend = "procfs";
   /// The pod metadata sources (cri, kubelet in /api/v1/node); null: none configured.
   const k8s::PodMetadataCache* pod_cache = nullptr;
-  /// Where the cgroups are read ("cgroup" source endpoint).
+  /// Where the cgroups are read ("cgroup" source endpoint), and the namespaces' net files.
   std::string proc_root = "/proc";
+  /// Named network namespaces (entered for what needs the namespace itself).
+  std::string netns_dir = "/var/run/netns";
 };
 
 /// The kernel release of this machine (uname -r), or "unknown".

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "podnetstat/agent/listeners.h"
+#include "podnetstat/agent/net_metrics.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/model.h"
@@ -38,11 +39,14 @@ struct PodAttribution {
 class Snapshot {
  public:
   /// Indexes the scan and renders every socket's JSON object (with its pod from `pods`, built
-  /// from this same scan). `completed_unix_ms` is when the scan finished.
+  /// from this same scan). `completed_unix_ms` is when the scan finished. `net_counters` (index
+  /// for index with the scan's namespaces, or empty) become the per-namespace network counter
+  /// series of netCounterMetrics().
   Snapshot(scanner::ScanResult scan,
            std::string node,
            std::int64_t completed_unix_ms,
-           PodAttribution pods = {});
+           PodAttribution pods = {},
+           std::vector<NetnsCounters> net_counters = {});
 
   const scanner::ScanResult& scan() const { return scan_; }
 
@@ -126,6 +130,9 @@ class Snapshot {
 
   /// The listening sockets with their posture (exposure, declared, ...).
   const ListenerTable& listeners() const { return listeners_; }
+  /// Interface, TCP and UDP counters by namespace (net_metrics.h), labelled like the sockets;
+  /// empty when the snapshot was built without them.
+  const std::string& netCounterMetrics() const { return net_metrics_; }
 
  private:
   void renderTable() const;
@@ -147,6 +154,7 @@ class Snapshot {
   std::string netns_json_;
   std::string socket_metrics_;
   ListenerTable listeners_;
+  std::string net_metrics_;
 
   mutable std::once_flag table_once_;
   mutable std::string table_;
@@ -183,6 +191,10 @@ using ScanFunction = std::function<Result<scanner::ScanResult>()>;
 /// PodIndex); empty: no pods.
 using PodFunction = std::function<PodAttribution(const scanner::ScanResult&)>;
 
+/// Reads the network counters of a scan's namespaces for /metrics (readNetCounters); empty:
+/// none.
+using NetCounterFunction = std::function<std::vector<NetnsCounters>(const scanner::ScanResult&)>;
+
 /// Runs `scan` in a background thread: at once, then every `interval` (measured from the start of
 /// the previous scan; after a scan longer than the interval, the next one waits half an
 /// interval). One scan at a time. Each success becomes the store's current snapshot; a failure
@@ -194,7 +206,8 @@ class SnapshotRefresher {
                     std::string node,
                     SnapshotStore& store,
                     ScanMetrics& metrics,
-                    PodFunction pods = {});
+                    PodFunction pods = {},
+                    NetCounterFunction net_counters = {});
   /// Waits for a scan in progress.
   ~SnapshotRefresher();
   SnapshotRefresher(const SnapshotRefresher&) = delete;
@@ -211,6 +224,7 @@ class SnapshotRefresher {
 
   ScanFunction scan_;
   PodFunction pods_;
+  NetCounterFunction net_counters_;
   std::chrono::milliseconds interval_;
   std::string node_;
   SnapshotStore& store_;

@@ -231,17 +231,48 @@ struct NetStats {
   NetStatsFileSet missing;  // asked for but absent in this kernel or namespace (e.g. IPv6 off)
   std::array<std::uint64_t, kNetStatsFileCount> skipped_lines{};  // per NetStatsFile
   std::uint64_t vanished_processes = 0;  // processes of the namespace that went away meanwhile
-  std::int32_t pid = 0;                  // the process the last file was read through
+  std::int32_t pid = 0;  // the process the last file was read through; 0: read from inside
 };
 
 /// Reads the files in `what` of namespace `ns` through /proc/<pid>/net/<file> under roots.proc,
 /// each file once, trying ns.pids in order: when a process vanishes (or cannot be read) the next
-/// one is used for that file and the ones after it. A file the kernel does not have (its process's
-/// net dir exists but the file does not) is recorded in NetStats::missing, not an error.
-/// Malformed lines are skipped and counted per file. Fails when the namespace has no process, or
-/// when every process failed for some file. Does not enter the namespace; thread-safe.
+/// one is used for that file and the ones after it. With ns.inode set, a process is used only
+/// after its ns/net is seen to be that namespace (a PID of an older scan may have been reused). A
+/// file the kernel does not have (its process's net dir exists but the file does not) is recorded
+/// in NetStats::missing, not an error. Malformed lines are skipped and counted per file. A
+/// namespace no process lives in (or whose processes all went away) but that has a name under
+/// roots.netns_dir is read from inside instead: /proc/thread-self/net/<file> opened after entering
+/// it (needs CAP_SYS_ADMIN). Fails when neither way works for some file: the namespace is gone, or
+/// may not be entered. Enters a namespace only in that case; thread-safe.
 [[nodiscard]] Result<NetStats> readNetStats(const Roots& roots,
                                             const NetNamespace& ns,
                                             NetStatsFileSet what = NetStatsFileSet::all());
+
+// --- links (MTU and flags) -------------------------------------------------------------------
+
+/// What /proc/net/dev does not say about an interface, as netlink's RTM_NEWLINK tells it (what
+/// netstat -i gets from SIOCGIFMTU and SIOCGIFFLAGS).
+struct LinkAttributes {
+  std::string name;         // IFLA_IFNAME
+  std::int32_t index = 0;   // ifi_index
+  std::uint32_t mtu = 0;    // IFLA_MTU
+  std::uint32_t flags = 0;  // ifi_flags: IFF_* of <net/if.h>, IFF_LOWER_UP and above included
+  bool has_mtu = false;     // IFLA_MTU was present
+
+  bool operator==(const LinkAttributes&) const = default;
+};
+
+/// The RTM_NEWLINK messages of a netlink dump answer (a buffer of whole nlmsghdr-framed
+/// messages, as recv() returns them), appended to `out`. Other message types are ignored; a
+/// message too short for its header, or a link without IFLA_IFNAME, is skipped and counted; a
+/// frame whose length runs past the buffer ends the parse (counted once).
+ParseCounts parseLinkMessages(std::string_view bytes, std::vector<LinkAttributes>& out);
+
+/// The links of namespace `ns`: an RTM_GETLINK dump over a NETLINK_ROUTE socket opened inside
+/// it (setns through a name under roots.netns_dir or a process's ns/net under roots.proc, then
+/// straight back; the dump runs from home). Needs CAP_SYS_ADMIN; fails with the reason
+/// otherwise, or when the namespace is gone. Thread-safe.
+[[nodiscard]] Result<std::vector<LinkAttributes>> readLinks(const Roots& roots,
+                                                            const NetNamespace& ns);
 
 }  // namespace podnetstat::scanner

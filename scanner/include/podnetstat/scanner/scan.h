@@ -35,6 +35,10 @@ enum class Backend : std::uint8_t { Auto, Procfs, Netlink };
 std::string_view backendName(Backend b);
 std::optional<Backend> backendFromName(std::string_view name);
 
+/// The backend a scan with `b` uses on this process: Auto becomes Netlink with CAP_SYS_ADMIN,
+/// else Procfs.
+Backend resolveBackend(Backend b);
+
 /// What to scan; mirrors go-netstat's EnableFeatures.
 struct ScanOptions {
   TransportSet transports = TransportSet::all();
