@@ -304,7 +304,8 @@ describe("remote mode", () => {
     const notes = result().notes;
     assert.ok(notes.includes("over HTTPS with bearer tokens."));
     assert.ok(notes.includes("--clusterrole=podnetstat-reader --serviceaccount=default:reader"));
-    assert.ok(notes.includes('curl -s --cacert ca.crt -H "Authorization: Bearer $TOKEN" https://$POD_IP:9180/api/v1/node'));
+    assert.ok(notes.includes('curl -s --cacert ca.crt -H "Authorization: Bearer $TOKEN" \\\n'));
+    assert.ok(notes.includes("--connect-to podnetstat.monitoring.svc:9180:$POD_IP:9180 https://podnetstat.monitoring.svc:9180/api/v1/node\n"));
     assert.ok(notes.includes("Secret podnetstat-tls"));
     assert.ok(!notes.includes("port-forward $AGENT"));
     assert.ok(!notes.includes("WARNING"));
