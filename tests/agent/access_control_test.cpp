@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -427,6 +428,30 @@ TEST_F(TokenReviewOverTls, ApiServerDownIs503AndNotCached) {
   EXPECT_EQ(down->status, 503U);
   EXPECT_EQ(down->headers["retry-after"], "5");
   EXPECT_EQ(nlohmann::json::parse(down->body)["error"]["code"], 503);
+}
+
+TEST_F(TokenReviewOverTls, ReviewsBeyondTheInFlightLimitGet503AtOnce) {
+  auto client = k8s::makeKubeApiClient(
+      {.url = api_->url(), .ca_file = pki_.caFile(), .token_file = agent_token_});
+  ASSERT_TRUE(client.ok());
+  serve(makeKubeAccessAuthorizer({.api = std::shared_ptr<k8s::KubeApi>(std::move(*client)),
+                                  .node_name = "n",
+                                  .max_in_flight = 1}));
+  api_->hold();
+  std::optional<Result<podnetstat::testing::TlsAnswer>> slow;
+  std::thread first([&] { slow = get("/metrics", "prom-token"); });
+  ASSERT_TRUE(api_->waitForArrivals(1, 10s)) << "the first review reached the API server";
+  // The first review waits for the API server: another uncached token is turned away.
+  auto second = get("/api/v1/pods", "dev-token");
+  api_->release();
+  first.join();
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->status, 503U);
+  EXPECT_THAT(second->body, HasSubstr("too many access reviews"));
+  ASSERT_TRUE(slow.has_value() && slow->ok());
+  EXPECT_EQ((*slow)->status, 200U);
+  // Once the slot is free, the other token is reviewed.
+  EXPECT_EQ(get("/api/v1/pods", "dev-token")->status, 200U);
 }
 
 TEST_F(TokenReviewOverTls, AnAgentTokenTheApiServerRefusesIs503) {

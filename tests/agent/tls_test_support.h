@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -233,6 +234,27 @@ class FakeKubeApi {
     return seen_;
   }
 
+  /// While held, each request is read and then waits (at most 10 s) for release() before it is
+  /// answered: an API server that is slow to answer.
+  void hold() {
+    const std::lock_guard lock(mu_);
+    held_ = true;
+  }
+
+  void release() {
+    {
+      const std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+
+  /// Waits until `n` requests have arrived (answered or held); false after `timeout`.
+  bool waitForArrivals(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return arrived_ >= n; });
+  }
+
  private:
   void run() {
     for (;;) {
@@ -277,6 +299,12 @@ class FakeKubeApi {
     }
     Seen seen{std::string(request.target()), std::string(request[http::field::authorization]),
               nlohmann::json::parse(request.body(), nullptr, false), 0};
+    {
+      std::unique_lock lock(mu_);
+      ++arrived_;
+      cv_.notify_all();
+      cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !held_; });
+    }
     auto [code, answer] = respond(request, seen);
     seen.status = code;
     {
@@ -362,6 +390,9 @@ class FakeKubeApi {
   std::string caller_token_;
   std::thread thread_;
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  std::size_t arrived_ = 0;
   bool stopping_ = false;
   std::map<std::string, std::pair<std::string, std::vector<std::string>>> users_;
   std::set<std::pair<std::string, std::string>> grants_;
