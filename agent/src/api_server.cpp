@@ -126,7 +126,11 @@ Result<Ok> ApiServer::start() {
   auto stats = [http] {
     return http->stats();
   };
-  auto port = http_->listen(options_.listen, ApiHandler(store_, metrics_, node, stats, false));
+  HttpHandler api = ApiHandler(store_, metrics_, node, stats, false);
+  if (options_.auth) {
+    api = requireBearerAuth(std::move(api), options_.auth);
+  }
+  auto port = http_->listen(options_.listen, std::move(api), options_.tls);
   if (!port) {
     return port.error();
   }

@@ -9,6 +9,8 @@
 //   4. keep-alive -> 1, else half-close, drain what the client still sends, close.
 // Shutdown: stop accepting, close sessions waiting in 1, let the others finish 2-4 with
 // "Connection: close", and close whatever is left when the grace period ends.
+// On a TLS listener step 0 is the TLS handshake (under the read timeout, with the certificate
+// current at accept time), and closing sends close_notify before the TCP half-close.
 
 #include "podnetstat/agent/http_server.h"
 
@@ -22,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -34,9 +37,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/json_write.h"
+#include "podnetstat/agent/tls_certificates.h"
 
 namespace podnetstat::agent {
 
@@ -46,6 +51,15 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
+
+/// The two kinds of connection: plain HTTP, and HTTPS (TLS over the same TCP stream). Sessions
+/// and rejecters are templates over these; everything TLS-specific is behind `kIsTls`.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 constexpr std::size_t kFirstReadSize = 4096;
 constexpr std::size_t kChunkReserve = 24 * 1024;  // a BodyStream piece (~16 KiB) and then some
@@ -104,7 +118,14 @@ struct StreamBody {
   };
 };
 
-class Session;
+/// What the server needs of a session, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  /// From any thread: close if waiting for a request (shutdown) or unconditionally (eviction,
+  /// end of the grace period).
+  virtual void post(bool only_if_waiting) = 0;
+};
 
 /// Shared by the server, its listeners and its sessions (which may outlive the server object by
 /// a little while the io_context is torn down).
@@ -121,7 +142,7 @@ struct ServerState {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
   std::uint64_t evicted_count = 0;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
+  std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
   std::list<std::uint64_t> idle;  // oldest first
   std::unordered_map<std::uint64_t, std::list<std::uint64_t>::iterator> idle_pos;
   std::unordered_set<std::uint64_t> evicted;  // chosen for eviction, not yet closed
@@ -223,30 +244,38 @@ http::message_generator makeMessage(HttpResponse&& response,
   return msg;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket,
+  /// `tls` (TLS sessions only) keeps the context the stream was made with alive.
+  Session(Stream&& stream,
+          std::shared_ptr<ssl::context> tls,
           std::shared_ptr<ServerState> state,
           std::shared_ptr<const HttpHandler> handler,
           std::uint64_t id)
-      : stream_(std::move(socket)),
+      : stream_(std::move(stream)),
+        tls_(std::move(tls)),
         state_(std::move(state)),
         handler_(std::move(handler)),
         id_(id) {}
 
-  ~Session() { state_->onClosed(id_); }
+  ~Session() override { state_->onClosed(id_); }
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->waitForRequest(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kIsTls<Stream>) {
+        self->handshake();
+      } else {
+        self->waitForRequest();
+      }
+    });
   }
 
-  /// From any thread: close if waiting for a request (shutdown) or unconditionally (eviction,
-  /// end of the grace period).
-  void post(bool only_if_waiting) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), only_if_waiting] {
+  void post(bool only_if_waiting) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), only_if_waiting] {
       if (!only_if_waiting || self->waiting_) {
         self->closeNow();
       }
@@ -255,6 +284,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   const HttpServerOptions& options() const { return state_->options; }
+
+  beast::tcp_stream& tcpStream() { return beast::get_lowest_layer(stream_); }
+
+  std::shared_ptr<Session> self() { return this->shared_from_this(); }
+
+  /// TLS only: the handshake counts as "waiting for a request" (shutdown may close it).
+  void handshake() {
+    waiting_ = true;
+    tcpStream().expires_after(options().read_timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            beast::bind_front_handler(&Session::onHandshake, self()));
+  }
+
+  void onHandshake(beast::error_code ec) {
+    waiting_ = false;
+    if (ec) {
+      if (spdlog::should_log(spdlog::level::debug)) {
+        spdlog::debug("http: TLS handshake failed: {}", ec.message());
+      }
+      closeNow();
+      return;
+    }
+    waitForRequest();
+  }
 
   void waitForRequest() {
     if (state_->stopping) {
@@ -269,9 +322,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (served_) {
       state_->markIdle(id_);
     }
-    stream_.expires_after(served_ ? options().idle_timeout : options().read_timeout);
+    tcpStream().expires_after(served_ ? options().idle_timeout : options().read_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstReadSize),
-                            beast::bind_front_handler(&Session::onFirstBytes, shared_from_this()));
+                            beast::bind_front_handler(&Session::onFirstBytes, self()));
   }
 
   void onFirstBytes(beast::error_code ec, std::size_t n) {
@@ -287,9 +340,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void readRequest() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-    stream_.expires_after(options().read_timeout);
+    tcpStream().expires_after(options().read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::onHeader, shared_from_this()));
+                            beast::bind_front_handler(&Session::onHeader, self()));
   }
 
   void onHeader(beast::error_code ec, std::size_t /*bytes*/) {
@@ -313,7 +366,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
 
-    HttpRequest request{std::string(req.method_string()), std::string(req.target())};
+    HttpRequest request{std::string(req.method_string()), std::string(req.target()),
+                        std::string(req[http::field::authorization])};
     HttpResponse response;
     try {
       response = (*handler_)(request);
@@ -334,10 +388,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(http::message_generator&& message) {
     const bool keep_alive = message.keep_alive();
-    stream_.expires_after(options().write_timeout);
-    beast::async_write(
-        stream_, std::move(message),
-        beast::bind_front_handler(&Session::onWrite, shared_from_this(), keep_alive));
+    tcpStream().expires_after(options().write_timeout);
+    beast::async_write(stream_, std::move(message),
+                       beast::bind_front_handler(&Session::onWrite, self(), keep_alive));
   }
 
   void onWrite(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
@@ -365,38 +418,57 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// Half-closes and reads what the client still sends (a body we refused, a pipelined request)
   /// for a short while, so that closing does not reset the connection before it read our answer.
+  /// TLS: sends close_notify first (waiting for the client's for at most the linger time), then
+  /// the same half-close.
   void lingerClose() {
+    if constexpr (kIsTls<Stream>) {
+      if (!tls_closed_) {
+        tls_closed_ = true;
+        tcpStream().expires_after(kLingerTime);
+        stream_.async_shutdown([self = self()](beast::error_code ec) {
+          if (ec == beast::error::timeout) {
+            self->closeNow();
+            return;
+          }
+          self->lingerClose();
+        });
+        return;
+      }
+    }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcpStream().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
       closeNow();
       return;
     }
     buffer_.clear();
-    stream_.expires_after(kLingerTime);
+    tcpStream().expires_after(kLingerTime);
     lingerRead();
   }
 
   void lingerRead() {
-    stream_.async_read_some(buffer_.prepare(kFirstReadSize),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                              self->lingered_ += n;
-                              if (ec || self->lingered_ > kLingerBytes) {
-                                self->closeNow();
-                                return;
-                              }
-                              self->lingerRead();
-                            });
+    // Plain bytes: after close_notify (or on a plain connection) nothing more is decrypted.
+    tcpStream().async_read_some(buffer_.prepare(kFirstReadSize),
+                                [self = self()](beast::error_code ec, std::size_t n) {
+                                  self->lingered_ += n;
+                                  if (ec || self->lingered_ > kLingerBytes) {
+                                    self->closeNow();
+                                    return;
+                                  }
+                                  self->lingerRead();
+                                });
   }
 
   void closeNow() {
     waiting_ = false;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    tcpStream().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcpStream().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
+  std::shared_ptr<ssl::context> tls_;
+  bool tls_closed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::shared_ptr<ServerState> state_;
@@ -409,10 +481,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
 /// Answers 503 to a connection the server has no room for: reads its request header briefly
 /// (so that closing does not reset the connection under the client's feet), answers, closes.
-class Rejecter : public std::enable_shared_from_this<Rejecter> {
+/// On a TLS listener the handshake comes first, within the same short time.
+template <class Stream>
+class Rejecter : public std::enable_shared_from_this<Rejecter<Stream>> {
  public:
-  Rejecter(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {}
+  Rejecter(Stream&& stream, std::shared_ptr<ssl::context> tls, std::shared_ptr<ServerState> state)
+      : stream_(std::move(stream)), tls_(std::move(tls)), state_(std::move(state)) {}
 
   ~Rejecter() { state_->onRejectDone(); }
 
@@ -420,34 +494,51 @@ class Rejecter : public std::enable_shared_from_this<Rejecter> {
   Rejecter& operator=(const Rejecter&) = delete;
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       self->parser_.header_limit(static_cast<std::uint32_t>(self->state_->options.header_limit));
-      self->stream_.expires_after(kRejectTime);
-      http::async_read_header(self->stream_, self->buffer_, self->parser_,
-                              beast::bind_front_handler(&Rejecter::onHeader, self));
+      beast::get_lowest_layer(self->stream_).expires_after(kRejectTime);
+      if constexpr (kIsTls<Stream>) {
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) {
+            beast::get_lowest_layer(self->stream_).close();
+            return;
+          }
+          self->readHeader();
+        });
+      } else {
+        self->readHeader();
+      }
     });
   }
 
  private:
+  void readHeader() {
+    http::async_read_header(
+        stream_, buffer_, parser_,
+        beast::bind_front_handler(&Rejecter::onHeader, this->shared_from_this()));
+  }
+
   void onHeader(beast::error_code ec, std::size_t /*bytes*/) {
     if (ec == beast::error::timeout) {
-      stream_.close();
+      beast::get_lowest_layer(stream_).close();
       return;
     }
     HttpResponse response;
     response.status = 503;
     response.headers.emplace_back("Retry-After", "1");
     response.body = errorJson(503, "too many connections");
-    stream_.expires_after(kRejectTime);
+    beast::get_lowest_layer(stream_).expires_after(kRejectTime);
     beast::async_write(stream_, makeMessage(std::move(response), false, 11, false),
-                       [self = shared_from_this()](beast::error_code, std::size_t) {
+                       [self = this->shared_from_this()](beast::error_code, std::size_t) {
+                         auto& tcp_stream = beast::get_lowest_layer(self->stream_);
                          beast::error_code ignored;
-                         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-                         self->stream_.close();
+                         tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                         tcp_stream.close();
                        });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
+  std::shared_ptr<ssl::context> tls_;
   beast::flat_buffer buffer_;
   http::request_parser<http::empty_body> parser_;
   std::shared_ptr<ServerState> state_;
@@ -455,14 +546,17 @@ class Rejecter : public std::enable_shared_from_this<Rejecter> {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
+  /// `tls` null: plain HTTP.
   Listener(net::io_context& ioc,
            tcp::acceptor&& acceptor,
            std::shared_ptr<const HttpHandler> handler,
+           std::shared_ptr<TlsCertificates> tls,
            std::shared_ptr<ServerState> state)
       : ioc_(ioc),
         acceptor_(std::move(acceptor)),
         retry_timer_(acceptor_.get_executor()),
         handler_(std::move(handler)),
+        tls_(std::move(tls)),
         state_(std::move(state)) {}
 
   void start() {
@@ -510,7 +604,27 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
   void admit(tcp::socket&& socket) {
-    std::shared_ptr<Session> victim;
+    if (tls_) {
+      // The certificate in force now (reloaded here when its files changed).
+      auto context = tls_->current();
+      admitAs<TlsStream>(std::move(socket), context);
+    } else {
+      admitAs<PlainStream>(std::move(socket), nullptr);
+    }
+  }
+
+  template <class Stream>
+  static Stream makeStream(tcp::socket&& socket, const std::shared_ptr<ssl::context>& context) {
+    if constexpr (kIsTls<Stream>) {
+      return Stream(std::move(socket), *context);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  template <class Stream>
+  void admitAs(tcp::socket&& socket, const std::shared_ptr<ssl::context>& context) {
+    std::shared_ptr<SessionBase> victim;
     std::uint64_t id = 0;
     bool reject = false;
     bool drop = false;
@@ -546,13 +660,16 @@ class Listener : public std::enable_shared_from_this<Listener> {
       return;
     }
     if (reject) {
-      std::make_shared<Rejecter>(std::move(socket), state_)->start();
+      std::make_shared<Rejecter<Stream>>(makeStream<Stream>(std::move(socket), context), context,
+                                         state_)
+          ->start();
       return;
     }
     if (victim) {
       victim->post(false);
     }
-    auto session = std::make_shared<Session>(std::move(socket), state_, handler_, id);
+    auto session = std::make_shared<Session<Stream>>(makeStream<Stream>(std::move(socket), context),
+                                                     context, state_, handler_, id);
     {
       std::lock_guard lock(state_->mu);
       state_->sessions.emplace(id, session);
@@ -564,6 +681,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor acceptor_;
   net::steady_timer retry_timer_;
   std::shared_ptr<const HttpHandler> handler_;
+  std::shared_ptr<TlsCertificates> tls_;
   std::shared_ptr<ServerState> state_;
 };
 
@@ -601,7 +719,9 @@ HttpServer::~HttpServer() {
   shutdown(std::chrono::milliseconds(0));
 }
 
-Result<std::uint16_t> HttpServer::listen(const ListenAddress& address, HttpHandler handler) {
+Result<std::uint16_t> HttpServer::listen(const ListenAddress& address,
+                                         HttpHandler handler,
+                                         std::shared_ptr<TlsCertificates> tls) {
   beast::error_code ec;
   const auto ip = net::ip::make_address(address.host, ec);
   if (ec) {
@@ -625,7 +745,7 @@ Result<std::uint16_t> HttpServer::listen(const ListenAddress& address, HttpHandl
   const std::uint16_t port = acceptor.local_endpoint(ec).port();
   impl_->listeners.push_back(std::make_shared<Listener>(
       impl_->ioc, std::move(acceptor), std::make_shared<const HttpHandler>(std::move(handler)),
-      impl_->state));
+      std::move(tls), impl_->state));
   return port;
 }
 
@@ -672,7 +792,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   }
   if (impl_->started) {
     auto sessions = [&] {
-      std::vector<std::shared_ptr<Session>> out;
+      std::vector<std::shared_ptr<SessionBase>> out;
       std::lock_guard lock(state.mu);
       for (auto& [id, weak] : state.sessions) {
         if (auto s = weak.lock()) {
@@ -748,6 +868,18 @@ std::string ListenAddress::toString() const {
     return "[" + host + "]:" + std::to_string(port);
   }
   return host + ":" + std::to_string(port);
+}
+
+bool isLoopbackHost(std::string_view host) {
+  beast::error_code ec;
+  const auto ip = net::ip::make_address(std::string(host), ec);
+  if (ec) {
+    return false;
+  }
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, ip.to_v6()).is_loopback();
+  }
+  return ip.is_loopback();
 }
 
 Result<ListenAddress> parseListenAddress(std::string_view text) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -24,9 +25,11 @@
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/api_server.h"
+#include "podnetstat/agent/auth.h"
 #include "podnetstat/agent/commands.h"
 #include "podnetstat/agent/json_write.h"
 #include "podnetstat/agent/socket_json.h"
+#include "podnetstat/k8s/access_review.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/kubelet.h"
 
@@ -38,6 +41,8 @@ namespace {
 
 constexpr int kUsageError = 2;
 constexpr auto kShutdownGrace = std::chrono::milliseconds(1500);
+/// How often an agent serving a non-loopback address without TLS or authentication says so again.
+constexpr auto kInsecureReminder = std::chrono::minutes(10);
 
 /// One JSON object per line: {"time":...,"level":...,"msg":...}.
 class JsonLogFormatter final : public spdlog::formatter {
@@ -103,6 +108,65 @@ bool writePortFile(const std::filesystem::path& path,
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   return !ec;
+}
+
+/// The access-control flags of `serve`.
+struct AccessFlags {
+  std::string tls_cert;
+  std::string tls_key;
+  std::string auth = "none";
+  std::string auth_cache_ttl = "30s";
+  std::string kube_api_url = "auto";
+  std::string kube_api_ca = k8s::kServiceAccountCaFile;
+  std::string kube_api_token_file = k8s::kServiceAccountTokenFile;
+  bool insecure_allow_unauthenticated = false;
+};
+
+void addAccessFlags(CLI::App& app, AccessFlags& flags) {
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "PEM certificate (chain) of the API listener: it then speaks HTTPS only; "
+                 "reloaded when the file changes")
+      ->envname("PODNETSTAT_TLS_CERT");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key of --tls-cert")
+      ->envname("PODNETSTAT_TLS_KEY");
+  app.add_option("--auth", flags.auth,
+                 "Bearer-token access control of the API listener: none, tokenreview "
+                 "(Kubernetes TokenReview + SubjectAccessReview on podnetstat.io nodes/api and "
+                 "nodes/metrics), or static:FILE (lines token,user[,path;path...])")
+      ->envname("PODNETSTAT_AUTH")
+      ->capture_default_str();
+  app.add_option("--auth-cache-ttl", flags.auth_cache_ttl,
+                 "How long a tokenreview decision is reused for the same token and resource")
+      ->envname("PODNETSTAT_AUTH_CACHE_TTL")
+      ->capture_default_str();
+  app.add_option("--kube-api-url", flags.kube_api_url,
+                 "API server for --auth tokenreview: auto "
+                 "(https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT) or a URL")
+      ->envname("PODNETSTAT_KUBE_API_URL")
+      ->capture_default_str();
+  app.add_option("--kube-api-ca", flags.kube_api_ca, "CA file that signed the API server's cert")
+      ->envname("PODNETSTAT_KUBE_API_CA")
+      ->capture_default_str();
+  app.add_option("--kube-api-token-file", flags.kube_api_token_file,
+                 "The agent's own bearer token for the API server (re-read as it rotates)")
+      ->envname("PODNETSTAT_KUBE_API_TOKEN_FILE")
+      ->capture_default_str();
+  app.add_flag("--insecure-allow-unauthenticated", flags.insecure_allow_unauthenticated,
+               "Serve a non-loopback --listen address without TLS or authentication: anyone who "
+               "reaches it reads every socket of the machine")
+      ->envname("PODNETSTAT_INSECURE_ALLOW_UNAUTHENTICATED");
+}
+
+/// What an agent serving `where` without TLS or authentication says at start and every
+/// kInsecureReminder after.
+void warnInsecure(const std::string& where, bool tls, bool auth) {
+  std::string missing = !tls && !auth ? "neither TLS nor authentication"
+                        : !tls        ? "no TLS (bearer tokens and answers travel in clear text)"
+                                      : "no authentication";
+  spdlog::warn(
+      "INSECURE: serving {} with {} (--insecure-allow-unauthenticated): anyone who can reach "
+      "this address can read every socket, process and pod of this machine",
+      where, missing);
 }
 
 }  // namespace
@@ -253,6 +317,8 @@ int runServe(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "procfs", "netlink"}))
       ->capture_default_str();
   addPodSourceFlags(app, pod_flags, true);
+  AccessFlags access;
+  addAccessFlags(app, access);
   app.add_option("--port-file", port_file,
                  "Write the bound port (and the health port on a second line) to this file")
       ->envname("PODNETSTAT_PORT_FILE");
@@ -313,6 +379,74 @@ int runServe(int argc, char** argv) {
   options.pod_refresh = std::clamp(options.refresh, std::chrono::milliseconds(1000),
                                    std::chrono::milliseconds(10000));
 
+  // Access control: TLS and bearer tokens, required off loopback.
+  if (access.tls_cert.empty() != access.tls_key.empty()) {
+    return usage(access.tls_cert.empty() ? "--tls-key" : "--tls-cert",
+                 "--tls-cert and --tls-key go together");
+  }
+  const bool want_tls = !access.tls_cert.empty();
+  std::string static_token_file;
+  if (access.auth.starts_with("static:")) {
+    static_token_file = access.auth.substr(7);
+    if (static_token_file.empty()) {
+      return usage("--auth", "static: needs a file, e.g. static:/etc/podnetstat/tokens");
+    }
+  } else if (access.auth != "none" && access.auth != "tokenreview") {
+    return usage("--auth", "expected none, tokenreview or static:FILE, got '" + access.auth + "'");
+  }
+  const bool want_auth = access.auth != "none";
+  const bool loopback = isLoopbackHost(options.listen.host);
+  const bool insecure = !loopback && !(want_tls && want_auth);
+  if (insecure && !access.insecure_allow_unauthenticated) {
+    std::fprintf(
+        stderr,
+        "podnetstat serve: refusing to serve %s: it is not a loopback address, and serving it "
+        "needs %s%s%s. Anyone who can reach it could read every socket, process and pod of "
+        "this machine. Give --tls-cert/--tls-key and --auth tokenreview (or --auth "
+        "static:FILE), or listen on 127.0.0.1 and use kubectl port-forward; "
+        "--insecure-allow-unauthenticated serves it anyway.\n",
+        options.listen.toString().c_str(), want_tls ? "" : "TLS (--tls-cert, --tls-key)",
+        !want_tls && !want_auth ? " and " : "",
+        want_auth ? "" : "authentication (--auth tokenreview or --auth static:FILE)");
+    return kUsageError;
+  }
+  if (want_tls) {
+    auto tls = TlsCertificates::load(access.tls_cert, access.tls_key);
+    if (!tls) {
+      return usage("--tls-cert", tls.error().message);
+    }
+    options.tls = std::move(*tls);
+  }
+  if (!static_token_file.empty()) {
+    auto authorizer = makeStaticTokenAuthorizer(static_token_file);
+    if (!authorizer) {
+      return usage("--auth", authorizer.error().message);
+    }
+    options.auth = std::move(*authorizer);
+  } else if (access.auth == "tokenreview") {
+    auto ttl = parseDuration(access.auth_cache_ttl);
+    if (!ttl) {
+      return usage("--auth-cache-ttl", ttl.error().message);
+    }
+    std::string url = access.kube_api_url;
+    if (url == "auto") {
+      url = k8s::inClusterApiUrl();
+      if (url.empty()) {
+        return usage("--kube-api-url",
+                     "auto needs KUBERNETES_SERVICE_HOST (set in a pod); give the API server's "
+                     "URL");
+      }
+    }
+    auto api = k8s::makeKubeApiClient(
+        {.url = url, .ca_file = access.kube_api_ca, .token_file = access.kube_api_token_file});
+    if (!api) {
+      return usage("--kube-api-url", api.error().message);
+    }
+    options.auth = makeKubeAccessAuthorizer({.api = std::shared_ptr<k8s::KubeApi>(std::move(*api)),
+                                             .node_name = options.node_name,
+                                             .cache_ttl = *ttl});
+  }
+
   setUpLogging(log_format, log_level);
   {
     bool cri_found = pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto";
@@ -368,9 +502,14 @@ int runServe(int argc, char** argv) {
     health_text = ", health on " + health.toString();
   }
   spdlog::info(
-      "podnetstat {} serving on {}{}; node {}, refresh every {} ms, at most {} connections",
-      PODNETSTAT_VERSION, bound.toString(), health_text, options.node_name, options.refresh.count(),
-      max_connections);
+      "podnetstat {} serving {} on {}{}; node {}, refresh every {} ms, at most {} connections, "
+      "auth {}",
+      PODNETSTAT_VERSION, options.tls ? "HTTPS" : "HTTP", bound.toString(), health_text,
+      options.node_name, options.refresh.count(), max_connections,
+      static_token_file.empty() ? access.auth : "static");
+  if (insecure) {
+    warnInsecure(bound.toString(), want_tls, want_auth);
+  }
   if (!port_file.empty() && !writePortFile(port_file, server.port(), server.healthPort())) {
     spdlog::error("cannot write the port file {}", port_file);
     server.stop(std::chrono::milliseconds(0));
@@ -378,7 +517,23 @@ int runServe(int argc, char** argv) {
   }
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  if (insecure) {
+    // Say it again now and then, so that the warning is not only at the top of a long log.
+    const auto every = std::chrono::duration_cast<std::chrono::seconds>(kInsecureReminder);
+    for (;;) {
+      timespec wait{static_cast<time_t>(every.count()), 0};
+      signal_number = sigtimedwait(&signals, nullptr, &wait);
+      if (signal_number > 0) {
+        break;
+      }
+      if (errno != EAGAIN) {
+        continue;  // EINTR
+      }
+      warnInsecure(bound.toString(), want_tls, want_auth);
+    }
+  } else {
+    sigwait(&signals, &signal_number);
+  }
   spdlog::info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   if (!server.stop(kShutdownGrace)) {
     // A scan cannot be interrupted; the process is leaving anyway.

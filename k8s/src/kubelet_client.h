@@ -13,15 +13,12 @@
 
 #include "podnetstat/k8s/kubelet.h"
 
+#include "https_exchange.h"
+
 namespace podnetstat::k8s {
 
 /// A parsed kubelet URL.
-struct KubeletUrl {
-  bool tls = true;
-  std::string host;  // without brackets
-  std::string port;
-  std::string path_prefix;  // "" or "/..." without a trailing '/'
-};
+using KubeletUrl = detail::HttpsUrl;
 
 /// Parses "https://host[:port][/prefix]" (or http); nullopt when it is not such a URL.
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url);
@@ -38,11 +35,7 @@ class BeastKubeletClient final : public KubeletApi {
   Result<std::string> getPods() override;
 
  private:
-  struct Answer {
-    unsigned status = 0;
-    std::string reason;
-    std::string body;
-  };
+  using Answer = detail::HttpsAnswer;
 
   /// The bearer token, re-read when older than token_max_age or when `force`; "" without a
   /// token file.

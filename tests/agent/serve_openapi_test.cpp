@@ -534,3 +534,60 @@ TEST_F(OpenApiDocument, AnswersBeforeTheFirstSnapshotAndAfterAFailureMatchTheDoc
 
 }  // namespace
 }  // namespace podnetstat::agent
+
+namespace podnetstat::agent {
+namespace {
+
+TEST_F(OpenApiDocument, AccessControlAnswersOfEveryPathMatchTheDocument) {
+  podnetstat::testing::ScratchDir dir("podnetstat-openapi-auth-");
+  const auto tokens = dir.path() / "tokens";
+  std::ofstream(tokens) << "scrape-token,prometheus,/metrics\n";
+  auto authorizer = makeStaticTokenAuthorizer(tokens);
+  ASSERT_TRUE(authorizer.ok()) << authorizer.error().message;
+  ApiServerOptions options;
+  options.listen = {"127.0.0.1", 0};
+  options.refresh = 1h;
+  options.node_name = "auth";
+  options.scan = []() -> Result<scanner::ScanResult> {
+    return scanner::ScanResult{};
+  };
+  options.auth = *authorizer;
+  ApiServer server(options);
+  ASSERT_TRUE(server.start().ok());
+
+  const auto fetch = [&](const std::string& target, const std::string& token, unsigned status) {
+    HttpClient client("127.0.0.1", server.port(), 10s);
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (!token.empty()) {
+      fields.emplace_back("Authorization", "Bearer " + token);
+    }
+    auto r = client.request("GET", target, fields);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->status, status) << target;
+    checkAnswer(spec_, validator_, target, *r);
+    if (status == 401) {
+      EXPECT_THAT(r->header("www-authenticate"), ::testing::StartsWith("Bearer"));
+    }
+  };
+  std::vector<std::string> paths;
+  for (const auto& [tpl, item] : spec_["paths"].items()) {
+    paths.push_back(std::regex_replace(tpl, std::regex(R"(\{[^}]+\})"), "x"));
+  }
+  ASSERT_GE(paths.size(), 10U);
+  for (const auto& path : paths) {
+    fetch(path, "", 401);
+    fetch(path, "wrong-token", 401);
+    if (path != "/metrics") {
+      fetch(path, "scrape-token", 403);
+    }
+  }
+  // A token file that cannot be used: no decision, 503.
+  std::ofstream(tokens, std::ios::trunc) << "broken\n";
+  for (const auto& path : paths) {
+    fetch(path, "scrape-token", 503);
+  }
+  server.stop(1s);
+}
+
+}  // namespace
+}  // namespace podnetstat::agent

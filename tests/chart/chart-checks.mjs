@@ -15,7 +15,29 @@ export const serveFlags = new Set([
   "listen", "health-listen", "refresh", "proc-root", "netns-dir", "cgroup-root", "cri-endpoint",
   "kubelet-url", "kubelet-ca", "kubelet-insecure-skip-verify", "kubelet-token-file", "node-name",
   "max-connections", "log-format", "log-level", "backend",
+  "tls-cert", "tls-key", "auth", "auth-cache-ttl", "kube-api-url", "kube-api-ca",
+  "kube-api-token-file", "insecure-allow-unauthenticated",
 ]);
+
+/** The rules the agent's ClusterRole has in remote mode on top of nodes/pods get. */
+export const reviewRules = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+];
+
+/** Whether a --listen value ("127.0.0.1:9180", "[::1]:9180") is a loopback address. */
+export function isLoopbackListen(listen) {
+  const host = listen.startsWith("[") ? listen.slice(1, listen.indexOf("]")) : listen.slice(0, listen.lastIndexOf(":"));
+  return host.startsWith("127.") || host === "::1";
+}
+
+/** The agent's own ClusterRole: the one its ClusterRoleBinding binds. */
+export function agentRole(result) {
+  const binding = only(result, "ClusterRoleBinding");
+  const role = objectsOf(result, "ClusterRole").find((r) => r.metadata.name === binding.roleRef.name);
+  assert.ok(role, "the binding's ClusterRole is rendered");
+  return role;
+}
 
 function renderer() {
   const bin = process.env.CHART_RENDER;
@@ -173,24 +195,58 @@ export async function checkInvariants(result) {
     assert.equal(sock.volume?.hostPath?.type, "Socket", "the CRI socket volume is a Socket");
   }
 
+  // Off loopback: TLS and authentication, or the explicit insecure flag. Remote mode and the
+  // review rights, the Service and the scrape annotations go together.
+  const remote = flags.get("auth") === "tokenreview";
+  if (!isLoopbackListen(flags.get("listen"))) {
+    assert.ok((flags.has("tls-cert") && flags.has("tls-key") && flags.has("auth")) || flags.get("insecure-allow-unauthenticated") === true,
+      "a non-loopback --listen has TLS and auth, or says --insecure-allow-unauthenticated");
+  }
+  if (remote) {
+    assert.ok(!flags.has("insecure-allow-unauthenticated"), "remote mode is not insecure");
+    const tls = mountAt(ds, flags.get("tls-cert").replace(/\/tls\.crt$/, ""));
+    assert.ok(tls?.volume?.secret?.secretName, "the TLS files come from a Secret");
+    assert.equal(tls.mount.readOnly, true, "the TLS Secret is mounted read-only");
+    assert.equal(flags.get("tls-key"), flags.get("tls-cert").replace(/tls\.crt$/, "tls.key"), "key beside the cert");
+  }
+  const bindings = objectsOf(result, "ClusterRoleBinding");
   for (const role of objectsOf(result, "ClusterRole")) {
+    const own = bindings.some((b) => b.roleRef.name === role.metadata.name);
     for (const rule of role.rules) {
+      if (!own) {
+        // The roles for clients of remote mode: the virtual resource, get only.
+        assert.ok(remote, `client role ${role.metadata.name} only in remote mode`);
+        assert.deepEqual(rule.apiGroups, ["podnetstat.io"], "client roles: podnetstat.io only");
+        assert.deepEqual(rule.verbs, ["get"], "client roles: get only");
+        for (const r of rule.resources) assert.ok(["nodes/api", "nodes/metrics"].includes(r), `no client rights on ${r}`);
+        continue;
+      }
+      if (rule.apiGroups[0] !== "") {
+        assert.ok(remote, `the review rights (${rule.apiGroups}) only in remote mode`);
+        assert.ok(reviewRules.some((r) => JSON.stringify(r) === JSON.stringify(rule)), `review rule exactly: ${JSON.stringify(rule)}`);
+        continue;
+      }
       assert.deepEqual(rule.apiGroups, [""], "core API group only");
       assert.deepEqual(rule.verbs, ["get"], "get only");
       for (const r of rule.resources) assert.ok(["nodes/pods", "nodes/proxy"].includes(r), `no rights on ${r}`);
     }
   }
+  const services = objectsOf(result, "Service");
+  assert.equal(services.length, remote ? 1 : 0, remote ? "one Service in remote mode" : "no Service without remote mode");
+  const scrapeAnnotated = [...services, ds.spec.template, ds].some((o) =>
+    Object.keys(o.metadata?.annotations ?? {}).some((k) => k.startsWith("prometheus.io/")));
+  if (!remote) assert.ok(!scrapeAnnotated, "no Prometheus scrape annotations without remote mode");
   const selector = /kubectl -n \S+ get pods -l (\S+) /.exec(result.notes)?.[1];
   assert.ok(selector, "NOTES names the agent pods by label");
   for (const pair of selector.split(",")) {
     const [key, value] = pair.split("=");
     assert.equal(ds.spec.template.metadata.labels[key], value, `NOTES selector ${pair} matches the agent pods`);
   }
-  for (const kind of ["Role", "RoleBinding", "Secret", "Service", "ConfigMap"]) {
-    assert.equal(objectsOf(result, kind).length, 0, `no ${kind} by default`);
+  for (const kind of ["Role", "RoleBinding", "Secret", "ConfigMap"]) {
+    assert.equal(objectsOf(result, kind).length, 0, `no ${kind}`);
   }
   for (const binding of objectsOf(result, "ClusterRoleBinding")) {
-    const role = only(result, "ClusterRole");
+    const role = agentRole(result);
     assert.equal(binding.roleRef.kind, "ClusterRole");
     assert.equal(binding.roleRef.name, role.metadata.name, "the binding binds the chart's ClusterRole");
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: pod.serviceAccountName, namespace: ds.metadata.namespace }],
@@ -253,6 +309,7 @@ export async function checkDefaults(result, { release = "podnetstat", namespace 
 
   const role = only(result, "ClusterRole");
   assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] }], "RBAC: nodes/pods get, nothing else");
+  assert.equal(objectsOf(result, "Service").length, 0, "no Service by default");
 
   const fullname = ds.metadata.name;
   assert.equal(fullname, release.includes("podnetstat") ? release : `${release}-podnetstat`);

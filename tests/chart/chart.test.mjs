@@ -13,8 +13,8 @@ import { after, describe, test } from "node:test";
 import Ajv from "ajv";
 
 import {
-  agentContainer, chartDir, checkDefaults, checkInvariants, coalescedValues, here, mountAt, only,
-  parseArgs, render, renderError, serveFlags,
+  agentContainer, agentRole, chartDir, checkDefaults, checkInvariants, coalescedValues, here, mountAt,
+  objectsOf, only, parseArgs, render, renderError, reviewRules, serveFlags,
 } from "./chart-checks.mjs";
 
 const valuesDir = join(here, "values");
@@ -109,6 +109,7 @@ describe("every option switched", () => {
       "log-format": "text",
       "log-level": "debug",
       "backend": "netlink",
+      "insecure-allow-unauthenticated": true,
       "max-connections": "64",
       "cgroup-root": "/sys/fs/cgroup",
     });
@@ -147,7 +148,7 @@ describe("every option switched", () => {
     const notes = result().notes;
     assert.ok(notes.includes("  kubectl -n monitoring port-forward $AGENT 9280:9280 &\n"));
     assert.ok(notes.includes("  curl -s http://127.0.0.1:9280/api/v1/namespaces/default/pods/web-0/sockets\n"));
-    assert.match(notes, /WARNING: api\.address is 0\.0\.0\.0/);
+    assert.match(notes, /WARNING: api\.address is 0\.0\.0\.0, not a loopback address, and\napi\.insecureAllowUnauthenticated is on/);
     assert.match(notes, /kubelet\.insecureSkipVerify is on/);
   });
 });
@@ -240,6 +241,117 @@ describe("other option sets", () => {
   });
 });
 
+describe("remote mode", () => {
+  const result = () => render({ values: [good("remote.yaml")], kubeVersion: "v1.33.0" });
+
+  test("renders valid objects that keep the invariants, in install order", async () => {
+    const r = result();
+    await checkInvariants(r);
+    assert.deepEqual(r.manifests.map((m) => `${m.kind}/${m.object.metadata.name}`), [
+      "ServiceAccount/podnetstat",
+      "ClusterRole/podnetstat-metrics-reader",
+      "ClusterRole/podnetstat-reader",
+      "ClusterRole/podnetstat",
+      "ClusterRoleBinding/podnetstat",
+      "Service/podnetstat",
+      "DaemonSet/podnetstat",
+    ]);
+  });
+
+  test("flags: every address, HTTPS from the Secret, tokenreview, never insecure", () => {
+    const ds = only(result(), "DaemonSet");
+    const c = agentContainer(ds);
+    const flags = parseArgs(c.args);
+    assert.equal(flags.get("listen"), "0.0.0.0:9180");
+    assert.equal(flags.get("tls-cert"), "/etc/podnetstat/tls/tls.crt");
+    assert.equal(flags.get("tls-key"), "/etc/podnetstat/tls/tls.key");
+    assert.equal(flags.get("auth"), "tokenreview");
+    assert.equal(flags.get("auth-cache-ttl"), "30s");
+    assert.ok(!flags.has("insecure-allow-unauthenticated"));
+    for (const flag of flags.keys()) assert.ok(serveFlags.has(flag), `--${flag} is a serve flag`);
+    assert.deepEqual(mountAt(ds, "/etc/podnetstat/tls"), {
+      mount: { name: "tls", mountPath: "/etc/podnetstat/tls", readOnly: true },
+      volume: { name: "tls", secret: { secretName: "podnetstat-tls" } },
+    });
+    assert.equal(ds.spec.template.spec.automountServiceAccountToken, true, "the agent's own token for the reviews");
+    assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "health" }, "probes stay on the plain health port");
+  });
+
+  test("RBAC: the review rights for the agent, the virtual resource for clients", () => {
+    const r = result();
+    assert.deepEqual(agentRole(r).rules, [{ apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] }, ...reviewRules]);
+    const roles = Object.fromEntries(objectsOf(r, "ClusterRole").map((role) => [role.metadata.name, role.rules]));
+    assert.deepEqual(roles["podnetstat-metrics-reader"], [{ apiGroups: ["podnetstat.io"], resources: ["nodes/metrics"], verbs: ["get"] }]);
+    assert.deepEqual(roles["podnetstat-reader"], [{ apiGroups: ["podnetstat.io"], resources: ["nodes/api", "nodes/metrics"], verbs: ["get"] }]);
+    assert.equal(objectsOf(r, "ClusterRoleBinding").length, 1, "client roles are bound by the user, not the chart");
+  });
+
+  test("a headless Service on the API port with the scrape annotations", () => {
+    const r = result();
+    const svc = only(r, "Service");
+    const ds = only(r, "DaemonSet");
+    assert.equal(svc.metadata.namespace, "monitoring");
+    assert.equal(svc.spec.clusterIP, "None");
+    assert.deepEqual(svc.spec.ports, [{ name: "api", port: 9180, targetPort: "api", protocol: "TCP" }]);
+    for (const [k, v] of Object.entries(svc.spec.selector)) assert.equal(ds.spec.template.metadata.labels[k], v, `selector ${k}`);
+    assert.deepEqual(svc.metadata.annotations, {
+      "prometheus.io/scrape": "true", "prometheus.io/scheme": "https", "prometheus.io/port": "9180", "prometheus.io/path": "/metrics",
+    });
+    assert.equal(ds.spec.template.metadata.annotations, undefined, "the pods carry no scrape annotations (no double scrapes)");
+  });
+
+  test("NOTES: bearer token, CA, the client roles; no port-forward, no warning", () => {
+    const notes = result().notes;
+    assert.ok(notes.includes("over HTTPS with bearer tokens."));
+    assert.ok(notes.includes("--clusterrole=podnetstat-reader --serviceaccount=default:reader"));
+    assert.ok(notes.includes('curl -s --cacert ca.crt -H "Authorization: Bearer $TOKEN" \\\n'));
+    assert.ok(notes.includes("--connect-to podnetstat.monitoring.svc:9180:$POD_IP:9180 https://podnetstat.monitoring.svc:9180/api/v1/node\n"));
+    assert.ok(notes.includes("Secret podnetstat-tls"));
+    assert.ok(!notes.includes("port-forward $AGENT"));
+    assert.ok(!notes.includes("WARNING"));
+  });
+
+  test("without scrape annotations and client roles, on [::], with Service annotations", async () => {
+    const r = render({ values: [good("remote-quiet.yaml")] });
+    await checkInvariants(r);
+    const flags = parseArgs(agentContainer(only(r, "DaemonSet")).args);
+    assert.equal(flags.get("listen"), "[::]:9180");
+    assert.equal(flags.get("auth-cache-ttl"), "2m");
+    assert.deepEqual(only(r, "Service").metadata.annotations, { "example.com/owner": "platform" });
+    assert.equal(only(r, "ClusterRole").metadata.name, "podnetstat", "only the agent's role");
+    assert.deepEqual(agentRole(r).rules.slice(1), reviewRules);
+    assert.ok(!JSON.stringify(r.manifests).includes("prometheus.io/"));
+  });
+
+  test("without rbac.create: no roles at all", async () => {
+    const file = writeTemp("remote-norbac.yaml", "remote:\n  enabled: true\n  tls:\n    secretName: s\nrbac:\n  create: false\nserviceAccount:\n  create: false\n  name: agent\n");
+    const r = render({ values: [file] });
+    await checkInvariants(r);
+    assert.deepEqual(r.manifests.map((m) => m.kind), ["Service", "DaemonSet"]);
+  });
+
+  test("off by default: no Service, no review rights, no client roles, no scrape annotations", () => {
+    const r = render({});
+    assert.equal(objectsOf(r, "Service").length, 0);
+    assert.deepEqual(agentRole(r).rules, [{ apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] }]);
+    assert.ok(!renderYaml([]).includes("prometheus.io/"));
+    assert.ok(!renderYaml([]).includes("tokenreviews"));
+    const flags = parseArgs(agentContainer(only(r, "DaemonSet")).args);
+    for (const f of ["tls-cert", "tls-key", "auth", "insecure-allow-unauthenticated"]) assert.ok(!flags.has(f), `no --${f}`);
+  });
+
+  test("a non-loopback api.address without remote mode or the insecure switch is refused", () => {
+    const file = writeTemp("open.yaml", "api:\n  address: 0.0.0.0\n");
+    assert.match(renderError({ values: [file] }),
+      /api\.address 0\.0\.0\.0 is not a loopback address: the agent serves other addresses only with TLS and authentication \(remote\.enabled=true\)/);
+  });
+
+  test("the insecure switch on a loopback address passes no flag", () => {
+    const file = writeTemp("loopback-insecure.yaml", "api:\n  insecureAllowUnauthenticated: true\n");
+    assert.ok(!parseArgs(agentContainer(only(render({ values: [file] }), "DaemonSet")).args).has("insecure-allow-unauthenticated"));
+  });
+});
+
 describe("values.schema.json", () => {
   const schema = JSON.parse(readFileSync(join(chartDir, "values.schema.json"), "utf8"));
   const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
@@ -317,9 +429,16 @@ describe("the checks catch a broken chart", () => {
     ["tolerations dropped from the defaults", "values.yaml", "tolerations:\n  - operator: Exists\n", "tolerations: []\n", /tolerates every taint/],
     ["the apiVersion misspelt", "templates/daemonset.yaml", "apiVersion: apps/v1", "apiVersion: app/v1", /not a Kubernetes API type/],
     ["NOTES without the port-forward line", "templates/NOTES.txt", "  kubectl -n {{ $ns }} port-forward", "  kubectl -n {{ $ns }} port_forward", /port-forward line/],
+    ["the review rights outside remote mode", "templates/clusterrole.yaml", "{{- if .Values.remote.enabled }}\n  # Remote mode", "{{- if true }}\n  # Remote mode", /review rights .* only in remote mode/],
+    ["a Service outside remote mode", "templates/service.yaml", "{{- if .Values.remote.enabled }}", "{{- if true }}", /no Service without remote mode/],
+    ["scrape annotations on the pods by default", "values.yaml", "podAnnotations: {}", "podAnnotations:\n  prometheus.io/scrape: \"true\"", /no Prometheus scrape annotations without remote mode/],
+    // With an open api.address (checked with the invariants rather than the defaults):
+    ["the loopback check dropped", "templates/daemonset.yaml", "(not (include \"podnetstat.isLoopback\" $address)) (not .Values.api.insecureAllowUnauthenticated)", "false", /has TLS and auth, or says --insecure-allow-unauthenticated/, "api:\n  address: 0.0.0.0\n"],
+    ["the insecure flag not passed", "templates/daemonset.yaml", "            - --insecure-allow-unauthenticated\n", "", /has TLS and auth, or says --insecure-allow-unauthenticated/, "api:\n  address: 0.0.0.0\n  insecureAllowUnauthenticated: true\n"],
+    ["remote mode without --auth", "templates/daemonset.yaml", "            - \"--auth=tokenreview\"\n", "", /has TLS and auth/, "remote:\n  enabled: true\n  tls:\n    secretName: s\n"],
   ];
 
-  for (const [what, file, from, to, expected] of mutations) {
+  for (const [what, file, from, to, expected, valuesText] of mutations) {
     test(what, async () => {
       const dir = mkdtempSync(join(tmpdir(), "podnetstat-chart-"));
       copies.push(dir);
@@ -328,7 +447,10 @@ describe("the checks catch a broken chart", () => {
       const text = readFileSync(path, "utf8");
       assert.ok(text.includes(from), `the chart still has ${JSON.stringify(from)} in ${file}`);
       writeFileSync(path, text.replace(from, to));
-      await assert.rejects(async () => checkDefaults(render({ chartDir: dir, kubeVersion: "v1.33.0" })), (err) => {
+      const check = valuesText
+        ? async () => checkInvariants(render({ chartDir: dir, values: [writeTemp(`mutation-${copies.length}.yaml`, valuesText)] }))
+        : async () => checkDefaults(render({ chartDir: dir, kubeVersion: "v1.33.0" }));
+      await assert.rejects(check, (err) => {
         assert.match(err.message, expected);
         return true;
       });

@@ -100,3 +100,28 @@ older clusters take the beta annotation instead.
 {{- "runtime/default" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The address --listen binds: remote.address in remote mode, api.address otherwise.
+*/}}
+{{- define "podnetstat.apiAddress" -}}
+{{- if .Values.remote.enabled }}
+{{- .Values.remote.address }}
+{{- else }}
+{{- .Values.api.address }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when an address is loopback (127.0.0.0/8, ::1), "" otherwise.
+*/}}
+{{- define "podnetstat.isLoopback" -}}
+{{- if or (hasPrefix "127." .) (eq . "::1") }}true{{ end }}
+{{- end }}
+
+{{/*
+Where the TLS Secret is mounted in remote mode.
+*/}}
+{{- define "podnetstat.tlsDir" -}}
+/etc/podnetstat/tls
+{{- end }}

@@ -11,9 +11,11 @@
 #include <string>
 #include <string_view>
 
+#include "podnetstat/agent/auth.h"
 #include "podnetstat/agent/http_server.h"
 #include "podnetstat/agent/metrics.h"
 #include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/tls_certificates.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
@@ -26,8 +28,14 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 struct ApiServerOptions {
   ListenAddress listen{"127.0.0.1", 9180};
-  /// Serves only /healthz and /readyz (kubelet probes dial the pod IP).
+  /// Serves only /healthz and /readyz (kubelet probes dial the pod IP). Always plain HTTP and
+  /// open: it carries no data.
   std::optional<ListenAddress> health_listen;
+  /// When set, the API listener speaks HTTPS only, with these (reloaded) certificates.
+  std::shared_ptr<TlsCertificates> tls;
+  /// When set, every request to the API listener (/healthz, /readyz and /metrics included) needs
+  /// a bearer token this allows.
+  std::shared_ptr<Authorizer> auth;
   std::chrono::milliseconds refresh{5000};
   scanner::Roots roots;
   std::string node_name;

@@ -15,8 +15,9 @@ namespace podnetstat::agent {
 
 /// A request as the handler sees it. Requests with a body never reach the handler (413).
 struct HttpRequest {
-  std::string method;  // "GET", "HEAD", ... as sent
-  std::string target;  // origin-form: path and optional "?query", still percent-encoded
+  std::string method;           // "GET", "HEAD", ... as sent
+  std::string target;           // origin-form: path and optional "?query", still percent-encoded
+  std::string authorization{};  // the Authorization header field, "" when absent
 };
 
 /// A body produced piece by piece while it is being sent, so that a large answer never exists

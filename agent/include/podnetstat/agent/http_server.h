@@ -17,6 +17,8 @@
 
 namespace podnetstat::agent {
 
+class TlsCertificates;
+
 /// An address to listen on: an IP literal and a port (0 = any free port).
 struct ListenAddress {
   std::string host = "127.0.0.1";
@@ -25,6 +27,9 @@ struct ListenAddress {
   /// "127.0.0.1:9180", "[::1]:9180".
   std::string toString() const;
 };
+
+/// Whether `host` (an IP literal) is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x.
+bool isLoopbackHost(std::string_view host);
 
 /// Parses "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every IPv4 interface). HOST must be an IP
 /// literal ("localhost" is accepted as 127.0.0.1).
@@ -65,8 +70,12 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// Binds `address` and listens; its requests go to `handler`, which may be called from any
-  /// pool thread concurrently. Call before start(). Returns the bound port (useful with port 0).
-  [[nodiscard]] Result<std::uint16_t> listen(const ListenAddress& address, HttpHandler handler);
+  /// pool thread concurrently. With `tls` the listener speaks HTTPS only (TLS 1.2+, with the
+  /// certificate `tls` holds at each accept). Call before start(). Returns the bound port
+  /// (useful with port 0).
+  [[nodiscard]] Result<std::uint16_t> listen(const ListenAddress& address,
+                                             HttpHandler handler,
+                                             std::shared_ptr<TlsCertificates> tls = nullptr);
 
   /// Starts the threads. Raises the soft RLIMIT_NOFILE for max_connections if it must (lowering
   /// max_connections, with a warning, when the hard limit is too low).

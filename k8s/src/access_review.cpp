@@ -1,0 +1,238 @@
+// TokenReview and SubjectAccessReview bodies and answers (the shapes of
+// authentication.k8s.io/v1 and authorization.k8s.io/v1), and the API server client that POSTs
+// them over detail::httpsExchange with the agent's own service-account token.
+
+#include "podnetstat/k8s/access_review.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "https_exchange.h"
+#include "json_fields.h"
+
+namespace podnetstat::k8s {
+namespace {
+
+using detail::arrayAt;
+using detail::boolAt;
+using detail::objectAt;
+using detail::stringAt;
+using nlohmann::json;
+
+constexpr const char* kAuthenticationApi = "authentication.k8s.io/v1";
+constexpr const char* kAuthorizationApi = "authorization.k8s.io/v1";
+
+/// The document, when it is a JSON object of `kind` in `api_version`.
+Result<json> parseObject(std::string_view body, const char* api_version, const char* kind) {
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Error{std::string("not a ") + kind +
+                 " (not a JSON object): " + detail::bodySnippet(body)};
+  }
+  const std::string got_kind = stringAt(doc, "kind");
+  const std::string got_api = stringAt(doc, "apiVersion");
+  if (got_kind != kind || got_api != api_version) {
+    return Error{std::string("expected a ") + kind + " of " + api_version + ", got kind '" +
+                 got_kind + "' of '" + got_api + "'"};
+  }
+  return doc;
+}
+
+std::vector<std::string> strings(const json& array) {
+  std::vector<std::string> out;
+  for (const auto& v : array) {
+    if (v.is_string()) {
+      out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+class BeastKubeApiClient final : public KubeApi {
+ public:
+  BeastKubeApiClient(KubeApiClientOptions options,
+                     detail::HttpsUrl url,
+                     std::unique_ptr<boost::asio::ssl::context> tls)
+      : options_(std::move(options)),
+        url_(std::move(url)),
+        tls_(std::move(tls)),
+        clock_(options_.clock != nullptr ? options_.clock : &systemClock()) {}
+
+  std::string endpoint() const override { return options_.url; }
+
+  Result<KubeApiAnswer> post(const std::string& path, const std::string& json_body) override {
+    auto bearer = token(false);
+    if (!bearer) {
+      return bearer.error();
+    }
+    auto answer = send(path, json_body, *bearer);
+    if (answer && answer->status == 401 && !options_.token_file.empty()) {
+      // Our own token may have rotated since it was read: read it again, retry once if changed.
+      const std::string old = *bearer;
+      bearer = token(true);
+      if (!bearer) {
+        return bearer.error();
+      }
+      if (*bearer != old) {
+        answer = send(path, json_body, *bearer);
+      }
+    }
+    return answer;
+  }
+
+ private:
+  Result<KubeApiAnswer> send(const std::string& path,
+                             const std::string& json_body,
+                             const std::string& bearer) {
+    detail::HttpsExchangeOptions exchange;
+    exchange.timeout = options_.timeout;
+    exchange.max_body_bytes = options_.max_body_bytes;
+    exchange.where = "API server " + options_.url;
+    exchange.verify_hint = options_.ca_file.empty()
+                               ? "give the API server's CA with --kube-api-ca"
+                               : "the API server's certificate does not chain to " +
+                                     options_.ca_file.string() + ", or names another host";
+    // The SSL context is shared by concurrent requests: OpenSSL allows that once it is set up.
+    auto answer = detail::httpsExchange(
+        url_, tls_.get(),
+        {.method = "POST", .target = url_.path_prefix + path, .bearer = bearer, .body = json_body},
+        exchange);
+    if (!answer) {
+      return answer.error();
+    }
+    return KubeApiAnswer{answer->status, std::move(answer->body)};
+  }
+
+  Result<std::string> token(bool force) {
+    if (options_.token_file.empty()) {
+      return std::string{};
+    }
+    const std::lock_guard lock(token_mu_);
+    const auto now = clock_->steadyNow();
+    if (!force && token_read_at_ && now - *token_read_at_ < options_.token_max_age) {
+      return token_;
+    }
+    auto text = detail::readTokenFile(options_.token_file.string(), "API server");
+    if (!text) {
+      return text.error();
+    }
+    token_ = std::move(*text);
+    token_read_at_ = now;
+    return token_;
+  }
+
+  KubeApiClientOptions options_;
+  detail::HttpsUrl url_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  const Clock* clock_;
+  std::mutex token_mu_;
+  std::string token_;
+  std::optional<std::chrono::steady_clock::time_point> token_read_at_;
+};
+
+}  // namespace
+
+std::string tokenReviewRequest(std::string_view token) {
+  json doc = {{"apiVersion", kAuthenticationApi},
+              {"kind", "TokenReview"},
+              {"spec", {{"token", std::string(token)}}}};
+  return doc.dump();
+}
+
+Result<TokenReviewStatus> parseTokenReview(std::string_view body) {
+  auto doc = parseObject(body, kAuthenticationApi, "TokenReview");
+  if (!doc) {
+    return doc.error();
+  }
+  const json& status = objectAt(*doc, "status");
+  TokenReviewStatus out;
+  out.authenticated = boolAt(status, "authenticated");
+  out.error = stringAt(status, "error");
+  const json& user = objectAt(status, "user");
+  out.user.username = stringAt(user, "username");
+  out.user.uid = stringAt(user, "uid");
+  out.user.groups = strings(arrayAt(user, "groups"));
+  for (const auto& [key, values] : objectAt(user, "extra").items()) {
+    if (values.is_array()) {
+      out.user.extra[key] = strings(values);
+    }
+  }
+  if (out.authenticated && out.user.username.empty()) {
+    return Error{"TokenReview: authenticated without a user name"};
+  }
+  return out;
+}
+
+std::string subjectAccessReviewRequest(const UserInfo& user, const ResourceAttributes& attributes) {
+  json resource = {
+      {"verb", attributes.verb}, {"group", attributes.group}, {"resource", attributes.resource}};
+  if (!attributes.subresource.empty()) {
+    resource["subresource"] = attributes.subresource;
+  }
+  if (!attributes.name.empty()) {
+    resource["name"] = attributes.name;
+  }
+  if (!attributes.namespace_.empty()) {
+    resource["namespace"] = attributes.namespace_;
+  }
+  json spec = {{"resourceAttributes", resource}, {"user", user.username}};
+  if (!user.uid.empty()) {
+    spec["uid"] = user.uid;
+  }
+  if (!user.groups.empty()) {
+    spec["groups"] = user.groups;
+  }
+  if (!user.extra.empty()) {
+    spec["extra"] = user.extra;
+  }
+  json doc = {{"apiVersion", kAuthorizationApi}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
+  return doc.dump();
+}
+
+Result<AccessReviewStatus> parseSubjectAccessReview(std::string_view body) {
+  auto doc = parseObject(body, kAuthorizationApi, "SubjectAccessReview");
+  if (!doc) {
+    return doc.error();
+  }
+  const json& status = objectAt(*doc, "status");
+  AccessReviewStatus out;
+  out.allowed = boolAt(status, "allowed");
+  out.denied = boolAt(status, "denied");
+  out.reason = stringAt(status, "reason");
+  out.evaluation_error = stringAt(status, "evaluationError");
+  if (out.denied) {
+    out.allowed = false;  // "denied" wins (the API says both may not be true)
+  }
+  return out;
+}
+
+Result<std::unique_ptr<KubeApi>> makeKubeApiClient(KubeApiClientOptions options) {
+  auto url = detail::parseHttpsUrl(options.url, "443", "80");
+  if (!url || !url->tls) {
+    // Never http: the agent's own token and the clients' tokens travel in these requests.
+    return Error{"API server URL \"" + options.url + "\": expected https://host[:port]"};
+  }
+  auto tls = detail::makeClientTlsContext(options.ca_file.string(), false, "API server");
+  if (!tls) {
+    return tls.error();
+  }
+  return std::unique_ptr<KubeApi>(
+      std::make_unique<BeastKubeApiClient>(std::move(options), std::move(*url), std::move(*tls)));
+}
+
+std::string inClusterApiUrl() {
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  if (host == nullptr || *host == '\0') {
+    return {};
+  }
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  const std::string h(host);
+  const std::string p = port != nullptr && *port != '\0' ? port : "443";
+  return "https://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + p;
+}
+
+}  // namespace podnetstat::k8s

@@ -1,0 +1,78 @@
+#pragma once
+
+// One HTTP(S) request on a fresh connection, Boost.Beast over OpenSSL (private to the library):
+// the transport shared by the kubelet client and the Kubernetes API client. It only moves bytes;
+// what an answer means is the caller's business.
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "podnetstat/scanner/result.h"
+
+namespace podnetstat::k8s::detail {
+
+/// A parsed "https://host[:port][/prefix]" (or http) URL.
+struct HttpsUrl {
+  bool tls = true;
+  std::string host;  // without brackets
+  std::string port;
+  std::string path_prefix;  // "" or "/..." without a trailing '/'
+};
+
+/// Parses a URL; the port defaults to `tls_port` (https) or `plain_port` (http). nullopt when it
+/// is not such a URL.
+std::optional<HttpsUrl> parseHttpsUrl(const std::string& url,
+                                      const char* tls_port,
+                                      const char* plain_port);
+
+/// A TLS client context verifying against `ca_file` (empty: the system's CAs), or verifying
+/// nothing when `insecure_skip_verify`. `what` names the file's flag in errors.
+Result<std::unique_ptr<boost::asio::ssl::context>> makeClientTlsContext(const std::string& ca_file,
+                                                                        bool insecure_skip_verify,
+                                                                        const std::string& what);
+
+struct HttpsRequest {
+  std::string method = "GET";  // GET or POST
+  std::string target{};        // path and query
+  std::string bearer{};        // "" = no Authorization field
+  std::string body{};          // sent with content_type when not empty
+  std::string content_type = "application/json";
+};
+
+struct HttpsAnswer {
+  unsigned status = 0;
+  std::string reason;
+  std::string body;
+};
+
+struct HttpsExchangeOptions {
+  /// Deadline of the whole request: resolve, connect, TLS handshake, send, receive.
+  std::chrono::milliseconds timeout{5000};
+  /// Answers with a larger body are refused.
+  std::size_t max_body_bytes = std::size_t{64} * 1024 * 1024;
+  /// Verify that the certificate names the host (off with insecure_skip_verify).
+  bool verify_host = true;
+  /// Errors start with this ("kubelet https://...").
+  std::string where;
+  /// Added to a certificate verification failure: what the operator can do about it.
+  std::string verify_hint;
+};
+
+/// Sends `request` to `url` (tls: over `tls_context`) and reads the answer. Errors say which step
+/// failed (resolve, connect, TLS handshake, send, read, timeout, body too large).
+Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
+                                  boost::asio::ssl::context* tls_context,
+                                  const HttpsRequest& request,
+                                  const HttpsExchangeOptions& options);
+
+/// The body as one short line, for error messages.
+std::string bodySnippet(std::string_view body);
+
+/// Reads a token file and trims white space around the token.
+Result<std::string> readTokenFile(const std::string& path, const std::string& what);
+
+}  // namespace podnetstat::k8s::detail
