@@ -24,10 +24,12 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DPODNETSTAT_BUILD_TESTS=OFF -DPODNETSTAT_BUILD_BENCH=OFF \
  && cmake --build /build --target podnetstat -j "${BUILD_JOBS:-$(nproc)}" \
  && install -D -m 0755 /build/agent/podnetstat /out/usr/bin/podnetstat \
- && strip --strip-unneeded /out/usr/bin/podnetstat
-# The Debian packages that hold the shared libraries the binary links (ldd), for the run stage:
-# it then follows whatever the agent links (spdlog and fmt today, OpenSSL or gRPC later).
-RUN ldd /out/usr/bin/podnetstat | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
+ && install -D -m 0644 /build/agent/libpodnetstat-cri.so /out/usr/lib/podnetstat/libpodnetstat-cri.so \
+ && strip --strip-unneeded /out/usr/bin/podnetstat /out/usr/lib/podnetstat/libpodnetstat-cri.so
+# The Debian packages that hold the shared libraries the binary and its CRI module (gRPC) link
+# (ldd), for the run stage: it then follows whatever the agent links.
+RUN ldd /out/usr/bin/podnetstat /out/usr/lib/podnetstat/libpodnetstat-cri.so \
+      | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
       | xargs -r readlink -f | xargs -r dpkg -S | cut -d: -f1 | sort -u > /out/runtime-packages \
  && echo "runtime packages: $(tr '\n' ' ' < /out/runtime-packages)" \
  && test -s /out/runtime-packages
@@ -49,6 +51,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/runtime-packages
 COPY --from=build /out/usr/bin/podnetstat /usr/bin/podnetstat
+COPY --from=build /out/usr/lib/podnetstat /usr/lib/podnetstat
 COPY --from=build /src/LICENSE /usr/share/doc/podnetstat/copyright
 # Root: the capabilities the chart grants (SYS_PTRACE, DAC_READ_SEARCH) work for uid 0 only.
 USER 0:0

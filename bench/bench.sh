@@ -19,7 +19,7 @@ BIN=$PWD/$BUILD_DIR/agent/podnetstat
 FILL=$PWD/$BUILD_DIR/bench/sockfill
 FLOOR=$PWD/$BUILD_DIR/bench/kernelfloor
 
-for tool in hyperfine gnuplot netstat ss nsenter; do
+for tool in python3 curl gnuplot netstat ss nsenter; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
 done
 [ -x "$BIN" ] && [ -x "$FILL" ] && [ -x "$FLOOR" ] || BUILD_TYPE=Release bash scripts/build.sh
@@ -48,15 +48,30 @@ make_ns() {
   awk '{print $2}' "$WORK/$name.ready"
 }
 
-# hf NAME COMMAND...: hyperfine over the commands, results into $WORK/NAME.json
+# hf NAME COMMAND...: every command RUNS times in interleaved rounds (bench/rounds.py says why),
+# wall and CPU times and peak RSS into $WORK/NAME.json
 hf() {
   local name=$1; shift
-  local runs=$RUNS
-  hyperfine -N --warmup 1 --runs "$runs" --export-json "$WORK/$name.json" "$@" >/dev/null 2>&1 ||
-    hyperfine -N --warmup 1 --runs "$runs" --export-json "$WORK/$name.json" "$@"
+  python3 bench/rounds.py "$WORK/$name.json" "$RUNS" "$@"
 }
 
-echo "bench: $(uname -r), $(nproc) cores, $(netstat -V 2>&1 | head -1), $(ss -V)" >&2
+# agent_scan NAME SERVE-ARGS...: `podnetstat serve` (every namespace of the machine, the host's
+# included) at a 500 ms refresh; its own mean scan time (the podnetstat_scan_duration_seconds histogram's sum / count over
+# 10 s) into $WORK/agent-NAME.txt
+agent_scan() {
+  local name=$1; shift
+  "$BIN" serve --listen 127.0.0.1:0 --port-file "$WORK/agent.port" --refresh 500ms \
+    --cri-endpoint none --kubelet-url none --log-level warn "$@" &
+  local agent=$!
+  HOLDERS+=($agent)
+  for _ in $(seq 100); do [ -s "$WORK/agent.port" ] && break; sleep 0.05; done
+  sleep 10
+  curl -sf "http://127.0.0.1:$(cat "$WORK/agent.port")/metrics" |
+    awk '/^podnetstat_scan_duration_seconds_sum/ {s=$2} /^podnetstat_scan_duration_seconds_count/ {c=$2}
+         END {printf "%.3f %d\n", s / c * 1e3, c}' >"$WORK/agent-$name.txt"
+  kill -TERM "$agent"; wait "$agent" 2>/dev/null || true
+  rm -f "$WORK/agent.port"
+}
 
 # Scenario 1: one namespace, 10,000 TCP sockets (2,000 listeners, 4,000 established pairs) plus
 # 100 UDP, held by 4 processes.
@@ -72,11 +87,6 @@ hf one \
   "$nse netstat -tuwan" \
   "$FLOOR procfs $big_pid" \
   "$FLOOR fds"
-python3 - "$BIN" "${PFX}big" >"$WORK/rss-one.txt" <<'PY'
-import resource, subprocess, sys
-subprocess.run([sys.argv[1], "list", "-tuwanp", "--netns", sys.argv[2]], stdout=subprocess.DEVNULL, check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-PY
 kill -TERM "$big_pid"; ip netns del "${PFX}big"
 
 # Scenarios 2-4: K namespaces with 100 sockets each (20 listeners, 35 pairs, 5 time-wait,
@@ -109,6 +119,10 @@ scaling() {
     "$FLOOR procfs ${pids[*]}" \
     "$FLOOR diag ${pids[*]}" \
     "$FLOOR fds"
+  if [ "$kind" = s ] && [ "$k" = 100 ]; then
+    agent_scan "$k$kind-procfs" --backend procfs
+    agent_scan "$k$kind-netlink" --backend netlink
+  fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for n in "${names[@]}"; do ip netns del "$n"; done
 }
@@ -127,35 +141,46 @@ python3 - "$WORK" "$OUT" "$RUNS" <<'PY'
 import glob, json, os, sys
 work, out, runs = sys.argv[1], sys.argv[2], sys.argv[3]
 
+def results(name):
+    return json.load(open(os.path.join(work, name + ".json")))["results"]
+
 def medians(name):
-    d = json.load(open(os.path.join(work, name + ".json")))
-    return [r["median"] * 1e3 for r in d["results"]]
+    return [r["median"] * 1e3 for r in results(name)]
+
+def cpu_ratio(name, i):
+    r = results(name)[i]
+    return r["cpu_median"] / r["median"]
 
 rows, data = [], {}
 one = medians("one")
 pn, ss, ns, pn_np, ss_np, ns_np, floor_proc, floor_fds = one
-rss = int(open(os.path.join(work, "rss-one.txt")).read().split()[0]) // 1024
+rss = results("one")[0]["max_rss_kib"] // 1024
 floor = floor_proc + floor_fds
 data["one"] = dict(podnetstat=pn, ss=ss, netstat=ns, podnetstat_no_p=pn_np, ss_no_p=ss_np,
-                   netstat_no_p=ns_np, floor_procfs=floor_proc, floor_fds=floor_fds, rss_mib=rss)
+                   netstat_no_p=ns_np, floor_procfs=floor_proc, floor_fds=floor_fds, rss_mib=rss,
+                   podnetstat_cpu_per_wall=cpu_ratio("one", 0))
 lines = ["# Benchmark results", "",
-         "Produced by `bench/bench.sh` (hyperfine, %s runs each, medians, whole processes). "
-         "Kernel floor = single-threaded reads of the same tables (`kernelfloor procfs`) plus the "
-         "readlink of every /proc/*/fd entry (`kernelfloor fds`), measured in the same run." % runs, "",
+         "Produced by `bench/bench.sh`: whole processes, %s interleaved rounds after a warm-up "
+         "round (`bench/rounds.py`), medians. Kernel floor = single-threaded reads of the same "
+         "tables (`kernelfloor procfs`) plus the readlink of every /proc/*/fd entry "
+         "(`kernelfloor fds`), measured in the same rounds. CPU/wall = the process's user + "
+         "system time over its wall time (2 cores)." % runs, "",
          "## One namespace, 10,000 TCP sockets, with owners (`-tuwanp`)", "",
          "| command | median ms | podnetstat / it |", "|---|---|---|"]
 for label, v in [("podnetstat list -tuwanp", pn), ("ss -tuwanp", ss), ("netstat -tuwanp", ns),
                  ("kernel floor (procfs + fd readlinks)", floor)]:
     lines.append("| %s | %.1f | %.2f |" % (label, v, pn / v))
 lines += ["", "Without owners (`-tuwan`): podnetstat %.1f ms, ss %.1f ms, netstat %.1f ms "
-          "(podnetstat/ss %.2f, podnetstat/netstat %.2f). Peak RSS of `podnetstat list -tuwanp`: %d MiB."
-          % (pn_np, ss_np, ns_np, pn_np / ss_np, pn_np / ns_np, rss), ""]
+          "(podnetstat/ss %.2f, podnetstat/netstat %.2f). Peak RSS of `podnetstat list -tuwanp`: "
+          "%d MiB; its CPU/wall: %.2f."
+          % (pn_np, ss_np, ns_np, pn_np / ss_np, pn_np / ns_np, rss, cpu_ratio("one", 0)), ""]
 lines += ["## Many namespaces, with owners", "",
           "Floors are single-threaded: procfs = reading the tables of every namespace + every fd "
           "readlink; netlink = a sock_diag dump from inside every namespace + every fd readlink.", "",
           "| scenario | podnetstat procfs ms | podnetstat netlink ms | ss loop ms | netstat loop ms "
-          "| procfs floor ms | netlink floor ms | procfs / its floor | netlink / its floor | netlink / procfs |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| procfs floor ms | netlink floor ms | procfs / its floor | netlink / its floor "
+          "| netlink / procfs | CPU/wall procfs, netlink |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
 scale_points = []
 for path in sorted(glob.glob(os.path.join(work, "scale-*.json")),
                    key=lambda p: (p[-6], int(os.path.basename(p)[6:-6]))):
@@ -163,14 +188,31 @@ for path in sorted(glob.glob(os.path.join(work, "scale-*.json")),
     k, kind = int(name[:-1]), name[-1]
     p, pn, s, n, fp, fd, ff = medians("scale-" + name)
     label = "%d namespaces x 100 sockets" % k if kind == "s" else "%d empty namespaces" % k
-    lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |"
-                 % (label, p, pn, s, n, fp + ff, fd + ff, p / (fp + ff), pn / (fd + ff), pn / p))
+    cp, cn = cpu_ratio("scale-" + name, 0), cpu_ratio("scale-" + name, 1)
+    lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f, %.2f |"
+                 % (label, p, pn, s, n, fp + ff, fd + ff, p / (fp + ff), pn / (fd + ff), pn / p,
+                    cp, cn))
     data["scale-" + name] = dict(podnetstat_procfs=p, podnetstat_netlink=pn, ss_loop=s,
-                                 netstat_loop=n, floor_procfs=fp, floor_diag=fd, floor_fds=ff)
+                                 netstat_loop=n, floor_procfs=fp, floor_diag=fd, floor_fds=ff,
+                                 podnetstat_procfs_cpu_per_wall=cp,
+                                 podnetstat_netlink_cpu_per_wall=cn)
     if kind == "s":
         scale_points.append((k, p, pn, s, n, fp + ff, fd + ff))
 lines += ["", "Per-namespace `ss`/`netstat` loops (`nsenter` per namespace) mostly measure fork/exec; "
-          "they are shown for users' sake.", "", "![time vs namespaces](scaling.png)", ""]
+          "they are shown for users' sake.", ""]
+agents = sorted(glob.glob(os.path.join(work, "agent-*.txt")))
+if agents:
+    lines += ["## The agent's own scan", "",
+              "`podnetstat serve` at a 500 ms refresh over the 100 x 100 node (every namespace, the "
+              "host's included), 10 s: mean scan time from `podnetstat_scan_duration_seconds`.", "",
+              "| backend | mean scan ms | scans |", "|---|---|---|"]
+    for path in agents:
+        backend = os.path.basename(path)[len("agent-"):-len(".txt")].split("-")[-1]
+        ms, count = open(path).read().split()
+        lines.append("| %s | %s | %s |" % (backend, ms, count))
+        data["agent-" + backend] = dict(scan_ms=float(ms), scans=int(count))
+    lines.append("")
+lines += ["![time vs namespaces](scaling.png)", ""]
 open(os.path.join(out, "results.md"), "w").write("\n".join(lines))
 json.dump(data, open(os.path.join(out, "results.json"), "w"), indent=1)
 with open(os.path.join(work, "scaling.dat"), "w") as f:

@@ -200,9 +200,9 @@ else
 fi
 
 probe=$(podman run --rm --network none --entrypoint /bin/sh "$IMAGE" -c \
-  'ldd /usr/bin/podnetstat | grep -c "not found"; for t in g++ cc cmake ninja; do command -v $t; done; ls /usr/include 2>/dev/null | wc -l' 2>&1) || true
+  'ldd /usr/bin/podnetstat /usr/lib/podnetstat/libpodnetstat-cri.so | grep -c "not found"; for t in g++ cc cmake ninja; do command -v $t; done; ls /usr/include 2>/dev/null | wc -l' 2>&1) || true
 if [ "$probe" = $'0\n0' ]; then
-  pass "runtime image: every linked library present, no toolchain, no headers"
+  pass "runtime image: every library of the binary and its CRI module present, no toolchain, no headers"
 else
   fail "runtime image contents (missing libraries / tools / headers): $probe"
 fi

@@ -371,7 +371,8 @@ int runServe(int argc, char** argv) {
     return usage("pod sources", pod_sources.error().message);
   }
   pod_flags = *pod_sources;
-  if (pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto") {
+  // Also in auto mode: a CRI module that cannot be loaded is a broken install, said at once.
+  if (pod_flags.cri_endpoint != "none") {
     if (auto probe = k8s::makeCriClient({.endpoint = pod_flags.cri_endpoint}); !probe) {
       return usage("--cri-endpoint", probe.error().message);
     }

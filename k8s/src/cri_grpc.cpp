@@ -4,7 +4,7 @@
 // gRPC would otherwise reconnect with an exponential backoff of up to two minutes, while a new
 // channel connects to a restarted runtime at once.
 
-#include "cri_client.h"
+#include "cri_grpc.h"
 
 #include <sys/stat.h>
 
@@ -78,35 +78,8 @@ std::string statusText(const grpc::Status& status) {
 
 }  // namespace
 
-std::optional<std::string> criTargetOf(const std::string& endpoint) {
-  if (endpoint.starts_with(kUnixScheme) && endpoint.size() > kUnixScheme.size() + 1 &&
-      endpoint[kUnixScheme.size()] == '/') {
-    return endpoint;
-  }
-  if (endpoint.starts_with('/')) {
-    return std::string(kUnixScheme) + endpoint;
-  }
-  return std::nullopt;
-}
-
-const std::vector<std::string>& defaultCriSocketPaths() {
-  static const std::vector<std::string> kPaths = {
-      "/run/containerd/containerd.sock",
-      "/var/run/crio/crio.sock",
-      "/run/crio/crio.sock",
-      "/run/k3s/containerd/containerd.sock",
-      "/run/host-containerd/containerd.sock",
-      "/run/cri-dockerd.sock",
-  };
-  return kPaths;
-}
-
-Result<std::unique_ptr<CriRuntime>> makeCriClient(CriClientOptions options) {
-  if (options.endpoint != "auto" && !criTargetOf(options.endpoint)) {
-    return Error{"CRI endpoint \"" + options.endpoint +
-                 "\": expected auto, none, unix:///path or an absolute socket path"};
-  }
-  return std::unique_ptr<CriRuntime>(std::make_unique<GrpcCriRuntime>(std::move(options)));
+void podnetstatCriMakeRuntime(const CriClientOptions& options, std::unique_ptr<CriRuntime>& out) {
+  out = std::make_unique<GrpcCriRuntime>(options);
 }
 
 GrpcCriRuntime::GrpcCriRuntime(CriClientOptions options) : options_(std::move(options)) {

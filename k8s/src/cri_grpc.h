@@ -14,6 +14,7 @@
 #include "podnetstat/k8s/cri.h"
 
 #include "cri.grpc.pb.h"
+#include "cri_module.h"
 
 namespace podnetstat::k8s {
 
@@ -42,9 +43,5 @@ class GrpcCriRuntime final : public CriRuntime {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runtime::v1::RuntimeService::Stub> stub_;
 };
-
-/// The gRPC target of an endpoint flag value: "unix:///p" stays, "/p" becomes "unix:///p";
-/// nullopt for anything else ("auto" and "none" included).
-std::optional<std::string> criTargetOf(const std::string& endpoint);
 
 }  // namespace podnetstat::k8s
