@@ -32,9 +32,10 @@ const std::vector<std::string> kPrograms = {"containerd", "ctr",       "runc", "
                                             "tar",        "sha256sum", "ip",   "nsenter"};
 const std::vector<std::string> kCniPlugins = {"bridge", "host-local", "loopback"};
 
-/// The directory of this file's sources: e2e_image/ lies beside it.
+/// The directory of this file's sources: e2e_image/ lies beside it. (Not __FILE__: Ninja passes
+/// the source relative to the build directory, and ctest runs the tests elsewhere.)
 fs::path sourceDir() {
-  return fs::path(__FILE__).parent_path();
+  return PODNETSTAT_SUPPORT_SOURCE_DIR;
 }
 
 bool onPath(const std::string& program) {
