@@ -2,6 +2,8 @@
 
 #include <sys/utsname.h>
 
+#include <algorithm>
+#include <array>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -409,6 +411,13 @@ ApiHandler::ApiHandler(const SnapshotStore& store,
       health_only_(health_only) {}
 
 HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
+  // RFC 9110 15.6.2: a method the server does not know at all is 501 for every resource; one it
+  // knows but a resource does not allow is 405 (below, once the path is known).
+  static constexpr std::array<std::string_view, 9> kKnownMethods = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  if (std::ranges::find(kKnownMethods, request.method) == kKnownMethods.end()) {
+    return error(501, "method " + request.method + " is not implemented; use GET or HEAD");
+  }
   const std::string_view target = request.target;
   const auto question = target.find('?');
   const std::string_view path = target.substr(0, question);

@@ -2,9 +2,11 @@
 //
 // One connection = one Session on its own strand. Its life:
 //   1. wait for the first bytes of a request (read timeout for a new connection, idle timeout
-//      between keep-alive requests; while waiting after a request the connection is "idle" and
-//      may be evicted when the server is full);
-//   2. read the header (read timeout, header limit -> 431; a body -> 413; garbage -> 400);
+//      between keep-alive requests); while waiting the connection is "idle" and may be evicted,
+//      oldest first, when the server is full: a crowd of silent connections cannot lock out
+//      newcomers for a whole read timeout;
+//   2. read the header (read timeout, header limit -> 431, or 414 when the request line alone
+//      is over it; a body -> 413; an HTTP version other than 1.0/1.1 -> 505; garbage -> 400);
 //   3. call the handler, write the answer (write timeout; streamed bodies go out chunked);
 //   4. keep-alive -> 1, else half-close, drain what the client still sends, close.
 // Shutdown: stop accepting, close sessions waiting in 1, let the others finish 2-4 with
@@ -244,6 +246,25 @@ http::message_generator makeMessage(HttpResponse&& response,
   return msg;
 }
 
+/// Whether the request line at the start of `received` is well formed but for an HTTP version
+/// other than 1.0 and 1.1 ("GET / HTTP/2.0", the HTTP/2 preface "PRI * HTTP/2.0"): the parser
+/// refuses those as a bad version, and they deserve 505 rather than 400 (RFC 9110 15.6.6).
+bool isOtherHttpVersion(std::string_view received) {
+  const std::string_view line = received.substr(0, received.find_first_of("\r\n"));
+  const auto first_space = line.find(' ');
+  const auto last_space = line.rfind(' ');
+  if (first_space == std::string_view::npos || first_space == 0 || last_space <= first_space + 1 ||
+      line.find(' ', first_space + 1) != last_space) {
+    return false;  // not exactly "method SP target SP version"
+  }
+  const std::string_view version = line.substr(last_space + 1);
+  const auto digit = [](char c) {
+    return c >= '0' && c <= '9';
+  };
+  return version.size() == 8 && version.starts_with("HTTP/") && digit(version[5]) &&
+         version[6] == '.' && digit(version[7]) && version != "HTTP/1.0" && version != "HTTP/1.1";
+}
+
 template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -319,9 +340,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     waiting_ = true;
-    if (served_) {
-      state_->markIdle(id_);
-    }
+    state_->markIdle(id_);
     tcpStream().expires_after(served_ ? options().idle_timeout : options().read_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstReadSize),
                             beast::bind_front_handler(&Session::onFirstBytes, self()));
@@ -347,12 +366,24 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void onHeader(beast::error_code ec, std::size_t /*bytes*/) {
     if (ec == http::error::header_limit) {
-      sendError(431,
-                "request header larger than " + std::to_string(options().header_limit) + " bytes");
+      // The parser consumes the request line once it is complete and records its method: with no
+      // method yet, the request line alone is over the limit (RFC 9112 3: 414 for a
+      // request-target longer than the server will parse).
+      if (parser_->get().method_string().empty()) {
+        sendError(414,
+                  "request line longer than " + std::to_string(options().header_limit) + " bytes");
+      } else {
+        sendError(
+            431, "request header larger than " + std::to_string(options().header_limit) + " bytes");
+      }
       return;
     }
     if (ec) {
-      if (isHttpParseError(ec)) {
+      const std::string_view received(static_cast<const char*>(buffer_.data().data()),
+                                      buffer_.size());
+      if (ec == http::error::bad_version && isOtherHttpVersion(received)) {
+        sendError(505, "HTTP version not supported; use HTTP/1.1");
+      } else if (isHttpParseError(ec)) {
         sendError(400, "malformed request: " + ec.message());
       } else {
         closeNow();

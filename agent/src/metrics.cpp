@@ -230,8 +230,9 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
                "Connections answered 503 because --max-connections were open.");
     out += "podnetstat_http_rejected_connections_total ";
     appendNumber(out, http->rejected);
-    appendHelp(out += '\n', "podnetstat_http_evicted_connections_total", "counter",
-               "Idle keep-alive connections closed to make room for new ones.");
+    appendHelp(
+        out += '\n', "podnetstat_http_evicted_connections_total", "counter",
+        "Idle connections (keep-alive, or new and silent) closed to make room for new ones.");
     out += "podnetstat_http_evicted_connections_total ";
     appendNumber(out, http->evicted);
     out += '\n';

@@ -233,6 +233,14 @@ TEST_F(ApiHandlerTest, UnknownPathsAre404AndOtherMethods405) {
   expectError("http://x/healthz", 400, "path");
 }
 
+TEST_F(ApiHandlerTest, MethodsNobodyKnowsAre501OnEveryPath) {
+  publish();
+  expectError("/api/v1/sockets", 501, "BREW", "BREW");
+  expectError("/nowhere", 501, "not implemented", "FOO");
+  // Methods are case-sensitive (RFC 9110 9.1): "get" is not GET.
+  expectError("/healthz", 501, "get", "get");
+}
+
 TEST_F(ApiHandlerTest, PodRoutesAnswerFromTheEmptyPodIndex) {
   publish();
   json pods = getJson("/api/v1/pods");

@@ -337,8 +337,10 @@ TEST_F(HttpServerTest, WhenFullWithNothingIdleNewcomersGet503) {
   HttpServerOptions options;
   options.max_connections = 2;
   startServer(options);
-  RawConnection a(port_);  // connected, no request yet: busy, not evictable
+  RawConnection a(port_);  // in the middle of a request: busy, not evictable
   RawConnection b(port_);
+  a.send("GET /sma");
+  b.send("GET /sma");
   std::this_thread::sleep_for(100ms);
   const std::string out = exchange("GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_THAT(out, ::testing::StartsWith("HTTP/1.1 503 "));
@@ -346,9 +348,32 @@ TEST_F(HttpServerTest, WhenFullWithNothingIdleNewcomersGet503) {
   EXPECT_THAT(out, ::testing::HasSubstr("too many connections"));
   EXPECT_EQ(server_->stats().rejected, 1U);
   // The two admitted connections still work.
-  a.send("GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
+  a.send("ll HTTP/1.1\r\nHost: a\r\n\r\n");
   std::string out_a;
   EXPECT_TRUE(a.readUntil(out_a, "hello", 5s));
+}
+
+TEST_F(HttpServerTest, WhenFullTheOldestSilentConnectionMakesRoom) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  startServer(options);
+  // Connected, nothing sent: as idle as a keep-alive connection between requests. Were they not
+  // evictable, a crowd of them would lock newcomers out for a whole read timeout.
+  RawConnection a(port_);
+  std::this_thread::sleep_for(50ms);
+  RawConnection b(port_);
+  std::this_thread::sleep_for(100ms);
+  const std::string out = exchange("GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(out, ::testing::StartsWith("HTTP/1.1 200 "));
+  std::string out_a;
+  EXPECT_TRUE(a.readUntilClosed(out_a, 3s)) << "the oldest silent connection is evicted";
+  EXPECT_TRUE(out_a.empty());
+  EXPECT_EQ(server_->stats().evicted, 1U);
+  EXPECT_EQ(server_->stats().rejected, 0U);
+  // The younger one is still there and served.
+  b.send("GET /small HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string out_b;
+  EXPECT_TRUE(b.readUntil(out_b, "hello", 5s));
 }
 
 TEST_F(HttpServerTest, HundredConcurrentClientsGetTheirOwnAnswers) {

@@ -8,7 +8,9 @@
 // after the next refresh. `podnetstat list --pods` is checked on the same pods. A second test
 // adds a kubelet (tests/k8s/kubelet_server.h) serving the pods' specs and checks the posture view
 // (/api/v1/listeners: exposure, declared ports, hostPort) on pods listening on loopback, on the
-// wildcard, on declared and undeclared ports, and on the node.
+// wildcard, on declared and undeclared ports, and on the node. A third test stops containerd while
+// the agent runs (answers still served, the CRI source failing) and starts it again on the same
+// socket (the agent recovers without a restart).
 // Skips when containerd cannot run here (and says why); fails instead when CI=true.
 
 #include <arpa/inet.h>
@@ -21,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -792,4 +795,100 @@ TEST(ServeContainerdEndToEnd, ListenersClassifyExposureAndDeclaredPorts) {
 }
 
 }  // namespace
+
+// containerd stops while the agent runs: the answers are still served, the CRI source shows as
+// failing, the pod it named stays named a while (the last good answer is kept); containerd starts
+// again on the same socket: the agent uses it again without a restart (a pod made after the
+// restart is listed with its name).
+TEST(ServeContainerdEndToEnd, AContainerdRestartDegradesThenRecoversWithoutAnAgentRestart) {
+  if (const std::string reason = ContainerdHarness::skipReason(); !reason.empty()) {
+    PODNETSTAT_SKIP_OR_FAIL(reason);
+  }
+  std::unique_ptr<ContainerdHarness> harness;
+  try {
+    harness = std::make_unique<ContainerdHarness>();
+  } catch (const std::exception& e) {
+    PODNETSTAT_SKIP_OR_FAIL(std::string("containerd cannot run here: ") + e.what());
+  }
+  harness->setCriCleanup(
+      [socket = harness->socketPath().string()] { E2eCriClient(socket).removeAll(); });
+  const std::string root = harness->cgroupRoot();
+  const auto makePod = [&](const std::string& name) {
+    E2eCriClient cri(harness->socketPath().string());
+    std::string why;
+    if (!cri.waitReady(30s, &why)) {
+      throw std::runtime_error("CRI not ready: " + why + "\n" + harness->log());
+    }
+    TestPod pod{"e2e-restart", name, newPodUid(), "", false, {}, "", 0, 0};
+    pod.cgroup_parent = root + "/kubepods/besteffort/pod" + pod.uid;
+    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
+                                             pod.cgroup_parent, false);
+    pod.sandbox_id = cri.runPodSandbox(pod.config);
+    const auto status = cri.sandboxStatus(pod.sandbox_id);
+    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
+    if (!info.ok()) {
+      throw std::runtime_error(info.error().message);
+    }
+    pod.pid = info->pid;
+    pod.netns = podnetstat::testing::inodeOf("/proc/" + std::to_string(pod.pid) + "/ns/net");
+    return pod;
+  };
+  const TestPod web = makePod("web-0");
+  Helper web_helper(*harness, web);
+
+  Agent agent(*harness);
+  const auto named = [&](const TestPod& pod) {
+    const auto [status, body] = agent.get("/api/v1/pods");
+    if (status != 200) {
+      return false;  // 503 until the first snapshot
+    }
+    const json list = json::parse(body);
+    const json* p = findPod(list.at("items"), pod.uid);
+    return p != nullptr && p->at("name") == pod.name;
+  };
+  const auto cri = [&] {
+    return agent.getJson("/api/v1/node").at("sources").at("cri");
+  };
+  const auto waitUntil = [&](const std::function<bool()>& condition, const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "timed out waiting for " << what << "; cri " << cri().dump();
+        return false;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    return true;
+  };
+  ASSERT_TRUE(waitUntil([&] { return named(web) && cri().at("ok") == true; }, "web-0 named"));
+
+  harness->stopContainerd();
+  ASSERT_TRUE(waitUntil([&] { return cri().at("ok") == false; }, "the CRI source failing"));
+  const json down = cri();
+  EXPECT_TRUE(down.at("error").is_string() && !down.at("error").get<std::string>().empty())
+      << down.dump();
+  for (const char* target : {"/api/v1/sockets", "/api/v1/pods", "/api/v1/netns", "/readyz"}) {
+    EXPECT_EQ(agent.get(target).first, 200U) << target;
+  }
+  // /metrics speaks of the snapshot, which takes up the source's health at its scan.
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        const auto [status, metrics] = agent.get("/metrics");
+        return status == 200 &&
+               metrics.find(R"(podnetstat_source_up{source="cri"} 0)") != std::string::npos;
+      },
+      "/metrics saying the CRI source is down"));
+  EXPECT_TRUE(named(web)) << "the last good CRI answer is kept while containerd is away";
+  // The helper's listener is still the pod's (its cgroup says so, whatever the runtime).
+  const json sockets = agent.getJson("/api/v1/sockets");
+  EXPECT_EQ(owner(findSocket(sockets.at("items"), web.netns, "tcp", web_helper.tcp_port, "LISTEN")),
+            "e2e-restart/web-0");
+
+  harness->restartContainerd();
+  ASSERT_TRUE(waitUntil([&] { return cri().at("ok") == true; }, "the CRI source back"));
+  EXPECT_TRUE(cri().at("error").is_null());
+  const TestPod db = makePod("db-0");
+  EXPECT_TRUE(waitUntil([&] { return named(db) && named(web); }, "db-0, made after the restart"));
+}
+
 }  // namespace podnetstat::k8s

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "netns.h"
-#include "test_paths.h"
 
 namespace podnetstat::testing {
 namespace {
@@ -33,11 +32,10 @@ const std::vector<std::string> kPrograms = {"containerd", "ctr",       "runc", "
                                             "tar",        "sha256sum", "ip",   "nsenter"};
 const std::vector<std::string> kCniPlugins = {"bridge", "host-local", "loopback"};
 
-/// The directory of this file's sources: e2e_image/ lies beside it. Found from the fixtures'
-/// absolute path, not __FILE__, which the build may give relative to the build directory (ctest
-/// runs the tests from elsewhere).
+/// The directory of this file's sources: e2e_image/ lies beside it. (Not __FILE__: Ninja passes
+/// the source relative to the build directory, and ctest runs the tests elsewhere.)
 fs::path sourceDir() {
-  return fixturesDir().parent_path() / "support";
+  return PODNETSTAT_SUPPORT_SOURCE_DIR;
 }
 
 bool onPath(const std::string& program) {
@@ -285,12 +283,32 @@ void ContainerdHarness::start(milliseconds start_timeout) {
   writeConfigs();
   std::error_code ec;
   run_containerd_existed_ = fs::exists("/run/containerd", ec);
+  launch(start_timeout);
+  const std::string sock = socketPath().string();
+  runOrThrow({"ctr", "-a", sock, "-n", kCriNamespace, "images", "import",
+              (work_ / "image" / "image.tar").string()},
+             std::chrono::seconds(60));
+}
 
+void ContainerdHarness::stopContainerd() {
+  if (containerd_) {
+    containerd_->stop(std::chrono::duration_cast<milliseconds>(kContainerdGrace));
+    containerd_.reset();
+  }
+}
+
+void ContainerdHarness::restartContainerd(milliseconds start_timeout) {
+  stopContainerd();
+  launch(start_timeout);
+}
+
+void ContainerdHarness::launch(milliseconds start_timeout) {
+  std::error_code ec;
   const std::string sock = socketPath().string();
   containerd_ = std::make_unique<Subprocess>(
       std::vector<std::string>{"sh", "-c",
                                "exec containerd --config '" +
-                                   (work_ / "conf" / "containerd.toml").string() + "' >'" +
+                                   (work_ / "conf" / "containerd.toml").string() + "' >>'" +
                                    (work_ / "containerd.log").string() + "' 2>&1"},
       SubprocessOptions{.netns = {}, .inherit_stderr = false});
   const auto deadline = std::chrono::steady_clock::now() + start_timeout;
@@ -321,9 +339,6 @@ void ContainerdHarness::start(milliseconds start_timeout) {
     throw std::runtime_error("containerd's CRI plugin did not load (ctr plugins ls:\n" +
                              plugins.out + ")\ncontainerd log:\n" + log());
   }
-  runOrThrow({"ctr", "-a", sock, "-n", kCriNamespace, "images", "import",
-              (work_ / "image" / "image.tar").string()},
-             std::chrono::seconds(60));
 }
 
 void ContainerdHarness::moveIntoCgroup(pid_t pid, const std::string& cgroup_path) {

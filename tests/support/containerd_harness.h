@@ -62,6 +62,15 @@ class ContainerdHarness {
   /// containerd's log (for failure messages).
   std::string log() const;
 
+  /// Stops containerd (SIGTERM, SIGKILL after a grace period), as when a node's runtime
+  /// restarts: the shims, sandboxes and containers keep running, the socket stops answering.
+  void stopContainerd();
+
+  /// Starts containerd again (stopping it first if it runs) with the same config, state and
+  /// socket, and waits until it and its CRI plugin answer; it finds its sandboxes again. Throws
+  /// like the constructor.
+  void restartContainerd(std::chrono::milliseconds start_timeout = std::chrono::seconds(30));
+
   /// Called first by the destructor (e.g. the test's CRI client stopping and removing every
   /// sandbox); exceptions from it are swallowed.
   void setCriCleanup(std::function<void()> cleanup) { cri_cleanup_ = std::move(cleanup); }
@@ -73,6 +82,8 @@ class ContainerdHarness {
 
  private:
   void start(std::chrono::milliseconds start_timeout);
+  /// Starts the containerd process and waits for it and its CRI plugin.
+  void launch(std::chrono::milliseconds start_timeout);
   void teardown() noexcept;
   void buildImage();
   void writeConfigs();

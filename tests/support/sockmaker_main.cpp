@@ -9,8 +9,9 @@
 //   SKIP <label> <reason>    an optional socket that could not be made here (e.g. no UDP-Lite)
 //   READY                    everything above is in place
 //   <label> <inode> <pid>    after READY: connections accepted from peers in other namespaces
-// Churn mode (--churn SECONDS) instead forks short-lived socket holders in a bounded loop, prints
-// `DONE <children>` at the end and then sleeps like the zoo does (the children are all gone).
+// Churn mode (--churn SECONDS) instead forks short-lived socket holders in a bounded loop (at most
+// --churn-max of them, default 20000), prints `DONE <children>` at the end and then sleeps like the
+// zoo does (the children are all gone).
 //
 // Everything is bounded: retry loops by count and time, the process by --lifetime (its forked
 // children die with it: PR_SET_PDEATHSIG, and they share its process group).
@@ -67,6 +68,7 @@ struct Options {
   std::string long_v6;
   bool children = true;
   int churn_s = 0;
+  int churn_max = 20000;
 };
 
 // Port layout, relative to --port-base (every namespace has its own port space).
@@ -864,7 +866,7 @@ int churn(const Options& o) {
   const pid_t parent = getpid();
   int started = 0;
   int live = 0;
-  for (int i = 0; i < 20000 && Clock::now() < deadline; ++i) {
+  for (int i = 0; i < o.churn_max && Clock::now() < deadline; ++i) {
     while (live > 0 && waitpid(-1, nullptr, WNOHANG) > 0) {
       --live;
     }
@@ -941,7 +943,7 @@ void usage() {
       "usage: sockmaker [--lifetime S] [--port-base N] [--unix-dir DIR]\n"
       "                 [--listen-v4 A] [--listen-v6 A] [--peer-v4 A] [--peer-v6 A]\n"
       "                 [--blackhole-v4 A] [--blackhole-v6 A] [--spoof-syn-from A]\n"
-      "                 [--long-v6 A] [--no-children] [--churn S]\n",
+      "                 [--long-v6 A] [--no-children] [--churn S] [--churn-max N]\n",
       stderr);
   std::exit(2);
 }
@@ -991,6 +993,8 @@ Options parseOptions(int argc, char** argv) {
       o.children = false;
     } else if (arg == "--churn") {
       o.churn_s = number(1, 60);
+    } else if (arg == "--churn-max") {
+      o.churn_max = number(1, 20000);
     } else {
       usage();
     }

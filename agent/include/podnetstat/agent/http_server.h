@@ -36,10 +36,12 @@ bool isLoopbackHost(std::string_view host);
 Result<ListenAddress> parseListenAddress(std::string_view text);
 
 struct HttpServerOptions {
-  /// Connections served at once. When full, an idle keep-alive connection is closed to make room;
-  /// with none idle the newcomer gets 503 and is closed.
+  /// Connections served at once. When full, the oldest idle connection (a keep-alive one between
+  /// requests, or a new one that has sent nothing yet) is closed to make room; with none idle the
+  /// newcomer gets 503 and is closed.
   std::size_t max_connections = 4096;
-  /// Request line plus header fields; larger requests get 431.
+  /// Request line plus header fields; larger requests get 431 (414 when the request line alone
+  /// is larger).
   std::size_t header_limit = 8192;
   /// From the first byte of a request to the end of its header (also: how long a new connection
   /// may stay silent).

@@ -1,0 +1,144 @@
+#pragma once
+
+// The real `podnetstat serve` binary as a child process of a test, on an ephemeral loopback port,
+// plus what a test reads about it from /proc: its open file descriptors and its resident memory.
+// Header-only: it needs the agent's HttpClient, which the support library does not link.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "podnetstat/agent/http_client.h"
+
+#include "netns.h"
+#include "test_paths.h"
+
+namespace podnetstat::testing {
+
+/// Open file descriptors of `pid` (entries of /proc/<pid>/fd); -1 when it cannot be read.
+inline long fdCount(pid_t pid) {
+  std::error_code ec;
+  long n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    ++n;
+  }
+  return ec ? -1 : n;
+}
+
+/// VmRSS of `pid` in KiB; -1 when it cannot be read.
+inline long rssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmRSS:")) {
+      std::istringstream fields(line.substr(6));
+      long kib = -1;
+      fields >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
+
+/// `podnetstat serve --listen 127.0.0.1:0 --port-file <tmp> ARGS...`, ready (a first snapshot)
+/// when the constructor returns. No pod sources unless ARGS name some. The destructor stops it.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::vector<std::string>& args,
+                        std::chrono::milliseconds ready_timeout = std::chrono::seconds(30)) {
+    std::vector<std::string> argv{
+        podnetstatBinary().string(), "serve",       "--listen", "127.0.0.1:0", "--port-file",
+        port_file_.string(),         "--log-level", "warn"};
+    const auto has = [&](const std::string& flag) {
+      for (const auto& a : args) {
+        if (a == flag) {
+          return true;
+        }
+      }
+      return false;
+    };
+    for (const char* source : {"--cri-endpoint", "--kubelet-url", "--pod-log-dir"}) {
+      if (!has(source)) {
+        argv.emplace_back(source);
+        argv.emplace_back("none");
+      }
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<Subprocess>(argv);
+    const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+    while (port_ == 0) {
+      std::ifstream in(port_file_);
+      unsigned p = 0;
+      if (in >> p && p > 0) {
+        port_ = static_cast<std::uint16_t>(p);
+        break;
+      }
+      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("podnetstat serve did not write its port file");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (;;) {
+      agent::HttpClient client("127.0.0.1", port_, std::chrono::seconds(2));
+      auto r = client.get("/readyz");
+      if (r.ok() && r->status == 200) {
+        return;
+      }
+      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("podnetstat serve did not get ready");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  pid_t pid() const { return process_->pid(); }
+
+  bool running() { return process_->running(); }
+
+  Subprocess& process() { return *process_; }
+
+  long fds() const { return fdCount(pid()); }
+
+  long rss() const { return rssKib(pid()); }
+
+  /// The value of the first sample of `metric` (a full series name, e.g. "x_count" or
+  /// `x{a="b"}`) in /metrics; nullopt when the request fails or the series is missing.
+  std::optional<double> metric(const std::string& series) const {
+    agent::HttpClient client("127.0.0.1", port_, std::chrono::seconds(5));
+    auto r = client.get("/metrics");
+    if (!r.ok() || r->status != 200) {
+      return std::nullopt;
+    }
+    std::istringstream lines(r->body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with(series + " ")) {
+        return std::stod(line.substr(series.size() + 1));
+      }
+    }
+    return std::nullopt;
+  }
+
+  /// Scans finished since start (the scan duration histogram's count).
+  long scans() const {
+    return static_cast<long>(metric("podnetstat_scan_duration_seconds_count").value_or(-1));
+  }
+
+ private:
+  ScratchDir dir_{"pns-serve-"};
+  std::filesystem::path port_file_ = dir_.path() / "port";
+  std::unique_ptr<Subprocess> process_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace podnetstat::testing
