@@ -1,11 +1,13 @@
 // kernelfloor: what the kernel alone costs, single-threaded, with no parsing -- the floor any
 // /proc reader pays. The benchmark compares podnetstat's wall time with it.
 //
-//   kernelfloor procfs PID...   read tcp, tcp6, udp, udp6, raw, raw6 and unix of /proc/PID/net
-//                               (one PID per namespace)
+//   kernelfloor procfs PID...   read tcp, tcp6, udp, udp6, udplite, udplite6, raw and raw6 of
+//                               /proc/PID/net (one PID per namespace): the tables of -tuwanp
 //   kernelfloor fds             readlink every /proc/*/fd/* entry
 //   kernelfloor diag PID...     enter each PID's network namespace, open a sock_diag socket,
-//                               come back, and dump tcp, tcp6, udp, udp6 and unix
+//                               come back, and dump tcp, tcp6, udp, udp6, udplite and udplite6;
+//                               raw and raw6 from /proc/PID/net (no raw_diag on these kernels,
+//                               podnetstat falls back the same way)
 //
 // Prints "<mode> <milliseconds> <bytes or links>".
 
@@ -14,7 +16,6 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -54,7 +55,8 @@ int procfsFloor(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t bytes = 0;
   for (int i = 0; i < argc; ++i) {
-    for (const char* table : {"tcp", "tcp6", "udp", "udp6", "raw", "raw6", "unix"}) {
+    for (const char* table :
+         {"tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6"}) {
       bytes += readAll(std::string("/proc/") + argv[i] + "/net/" + table, buf);
     }
   }
@@ -128,6 +130,7 @@ std::size_t dumpAll(int nl, const Request& req, std::vector<char>& buf) {
 
 int diagFloor(int argc, char** argv) {
   std::vector<char> buf(1 << 16);
+  std::vector<char> procfs_buf(1 << 20);
   const int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t bytes = 0;
@@ -142,7 +145,7 @@ int diagFloor(int argc, char** argv) {
     ::setns(home, CLONE_NEWNET);
     ::close(ns);
     for (const int family : {AF_INET, AF_INET6}) {
-      for (const int protocol : {IPPROTO_TCP, IPPROTO_UDP}) {
+      for (const int protocol : {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE}) {
         inet_diag_req_v2 req{};
         req.sdiag_family = static_cast<std::uint8_t>(family);
         req.sdiag_protocol = static_cast<std::uint8_t>(protocol);
@@ -150,12 +153,10 @@ int diagFloor(int argc, char** argv) {
         bytes += dumpAll(nl, req, buf);
       }
     }
-    unix_diag_req ureq{};
-    ureq.sdiag_family = AF_UNIX;
-    ureq.udiag_states = ~0U;
-    ureq.udiag_show = UDIAG_SHOW_NAME;
-    bytes += dumpAll(nl, ureq, buf);
     ::close(nl);
+    for (const char* table : {"raw", "raw6"}) {
+      bytes += readAll(std::string("/proc/") + argv[i] + "/net/" + table, procfs_buf);
+    }
   }
   std::printf("diag %.3f %zu\n", msSince(t0), bytes);
   return 0;
