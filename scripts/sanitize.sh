@@ -4,9 +4,6 @@
 # address (the default): ASan+UBSan into build-asan/; thread: TSan into build-tsan/, with
 # tests/tsan.supp (Debian's uninstrumented gRPC/OpenSSL only). Any report fails the test that
 # caused it. The Helm chart test (no C++) is left to scripts/test.sh.
-# SANITIZE_QUICK=1 leaves out the end-to-end tests against a real containerd (they spend their
-# time in containerd and runc, which are not ours, and the unsanitized suite runs them anyway);
-# every test binary and every live kernel test still runs. CI runs that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-address}
@@ -39,6 +36,4 @@ cd "$BUILD_DIR"
 # Sanitized code runs 2x (ASan) to 5-15x (TSan) slower: generous timeouts, no chart test.
 timeout_s=900
 [ "$kind" = thread ] && timeout_s=1800
-skip=()
-[ "${SANITIZE_QUICK:-0}" = 1 ] && skip=(-E '^(ContainerdEndToEnd|ServeContainerdEndToEnd)\.')
-ctest --output-on-failure --timeout "$timeout_s" -j"$jobs" -LE chart "${skip[@]}" "$@"
+ctest --output-on-failure --timeout "$timeout_s" -j"$jobs" -LE chart "$@"
