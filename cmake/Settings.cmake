@@ -14,7 +14,7 @@ if(PODNETSTAT_SANITIZE STREQUAL "address")
                                                        -fno-omit-frame-pointer)
   target_link_options(podnetstat_settings INTERFACE -fsanitize=address,undefined)
   # GCC 12's -Wmaybe-uninitialized sees the ASan-instrumented moves of libstdc++'s std::regex
-  # states (std::function members) as reading uninitialised memory (api_handler_test.cpp); the
+  # states (std::function members) as reading uninitialised memory (the tests using <regex>); the
   # unsanitized build keeps the warning, and ASan itself checks what it guessed at.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(podnetstat_settings INTERFACE -Wno-maybe-uninitialized)
