@@ -797,6 +797,10 @@ void HttpServer::start() {
   for (auto& listener : impl_->listeners) {
     listener->start();
   }
+  // spdlog makes its default logger on first use; made here, before the threads, its creation is
+  // ordered before every use by thread creation (Debian's libspdlog is not built for TSan, which
+  // otherwise cannot see the order).
+  spdlog::default_logger_raw();
   for (unsigned i = 0; i < options.threads; ++i) {
     impl_->threads.emplace_back([this] {
       for (;;) {

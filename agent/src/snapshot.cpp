@@ -357,6 +357,7 @@ SnapshotRefresher::~SnapshotRefresher() {
 
 void SnapshotRefresher::start() {
   if (!thread_.joinable()) {
+    spdlog::default_logger_raw();  // made before the thread: see HttpServer::start
     thread_ = std::thread([this] { run(); });
   }
 }
