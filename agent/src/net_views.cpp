@@ -204,7 +204,10 @@ Result<NetViewQuery> parseNetViewQuery(NetView view, const std::vector<QueryPara
   bool seen_format = false;
   bool seen_all = false;
   bool seen_family = false;
-  for (const auto& [name, value] : params) {
+  for (const auto& param : params) {
+    // Named references, not a structured binding: clang 14 cannot capture those in the lambda.
+    const auto& name = param.name;
+    const auto& value = param.value;
     const auto once = [&](bool& seen) -> Result<Ok> {
       if (seen) {
         return paramError(name, "given more than once");
