@@ -286,7 +286,9 @@ TEST_F(NetViewsLiveTest, JsonCarriesRoutesGroupsCountersAndLinks) {
   }
   EXPECT_TRUE(via_b) << routes.dump();
   EXPECT_TRUE(v6) << routes.dump();
-  for (const json& r : getJson(viewPath("routes?family=inet6")).at("items")) {
+  const json inet6 = getJson(viewPath("routes?family=inet6"));
+  EXPECT_FALSE(inet6.at("items").empty());
+  for (const json& r : inet6.at("items")) {
     EXPECT_EQ(r.at("family"), "inet6");
   }
 
