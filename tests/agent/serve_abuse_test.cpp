@@ -37,6 +37,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 using nlohmann::json;
+using podnetstat::testing::NoAsanQuarantine;
 using podnetstat::testing::ServeProcess;
 using Clock = std::chrono::steady_clock;
 
@@ -390,6 +391,7 @@ TEST(ServeAbuse, SlowlorisClientsAreCutOffByTheReadTimeoutWhileOthersAreServed) 
 TEST(ServeAbuse, AThousandIdleConnectionsDoNotStopTheServer) {
   ASSERT_GE(raiseOwnFdLimit(4096), 1200U) << "cannot open 1000 connections here";
   // A read timeout longer than the test: the idle connections stay until we close them.
+  const NoAsanQuarantine measurable_memory;
   ServeProcess agent(with({"--read-timeout", "60s", "--max-connections", "4096"}));
   const long fds_before = settledFds(agent);
   const long rss_before = agent.rss();
@@ -562,6 +564,7 @@ TEST(ServeAbuse, PercentEncodingAndTraversalNeverReachAFileNorFail) {
 }
 
 TEST(ServeAbuse, HugeQueryStringsAreRefusedOrServedWithBoundedMemory) {
+  const NoAsanQuarantine measurable_memory;
   ServeProcess agent(kQuiet);
   // Many parameters, repeatable ones: a valid filter (7.8 KiB of it).
   std::string many = "/api/v1/sockets?";

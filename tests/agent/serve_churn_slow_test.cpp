@@ -36,6 +36,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using podnetstat::testing::NetNamespace;
+using podnetstat::testing::NoAsanQuarantine;
 using podnetstat::testing::ServeProcess;
 using podnetstat::testing::Subprocess;
 using Clock = std::chrono::steady_clock;
@@ -157,6 +158,7 @@ void askOnce(std::uint16_t port, int turn, ClientFindings& findings) {
 
 TEST(ServeChurn, ScansAndAnswersStayCorrectWhileNamespacesAndProcessesComeAndGo) {
   PODNETSTAT_SKIP_UNLESS_ROOT();
+  const NoAsanQuarantine measurable_memory;
   ServeProcess agent({"--refresh", "100ms"});
 
   std::atomic<bool> stop{false};
