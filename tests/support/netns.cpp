@@ -153,6 +153,115 @@ int stopGroup(pid_t pid, milliseconds grace) {
   return exitCodeOf(status);
 }
 
+// A test that dies of a signal (a sanitizer report aborts, a crash, ctest's SIGTERM) runs no
+// destructor: its namespaces and child processes would outlive it. The live ones are listed
+// here, in fixed slots a signal handler can read, and the handler of the fatal signals removes
+// them before the signal goes on to the handler that was there before (the sanitizer's report).
+class CrashCleanup {
+ public:
+  static CrashCleanup& get() {
+    static CrashCleanup* instance = [] {
+      auto* c = new CrashCleanup;  // never destroyed: the handler may run during exit
+      c->install();
+      return c;
+    }();
+    return *instance;
+  }
+
+  /// A slot that names `path` (a netns bind mount) until forgetPath(slot); -1 when all are taken.
+  int rememberPath(const std::string& path) {
+    if (path.size() >= sizeof(PathSlot::path)) {
+      return -1;
+    }
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      int expected = kFree;
+      if (paths_[i].state.compare_exchange_strong(expected, kWriting)) {
+        std::memcpy(paths_[i].path, path.c_str(), path.size() + 1);
+        paths_[i].state.store(kLive);
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  void forgetPath(int slot) {
+    if (slot >= 0) {
+      paths_[static_cast<std::size_t>(slot)].state.store(kFree);
+    }
+  }
+
+  /// A slot that holds the process group `pgid` (a child we have not reaped) until forgetGroup.
+  int rememberGroup(pid_t pgid) {
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      pid_t expected = 0;
+      if (groups_[i].compare_exchange_strong(expected, pgid)) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  void forgetGroup(int slot) {
+    if (slot >= 0) {
+      groups_[static_cast<std::size_t>(slot)].store(0);
+    }
+  }
+
+ private:
+  static constexpr int kFree = 0;
+  static constexpr int kWriting = 1;
+  static constexpr int kLive = 2;
+  static constexpr std::array<int, 7> kSignals = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE,
+                                                  SIGILL,  SIGTERM, SIGINT};
+
+  struct PathSlot {
+    std::atomic<int> state{kFree};
+    char path[128] = {};
+  };
+
+  void install() {
+    for (int sig : kSignals) {
+      struct sigaction action {};
+
+      action.sa_sigaction = &CrashCleanup::onSignal;
+      action.sa_flags = SA_SIGINFO;
+      sigemptyset(&action.sa_mask);
+      sigaction(sig, &action, &previous_[static_cast<std::size_t>(sig)]);
+    }
+  }
+
+  // Async-signal-safe only: kill, umount2, unlink, sigaction, raise.
+  static void onSignal(int sig, siginfo_t* info, void* /*context*/) {
+    CrashCleanup& self = *instance_for_handler;
+    for (auto& group : self.groups_) {
+      const pid_t pgid = group.exchange(0);
+      if (pgid > 0) {
+        kill(-pgid, SIGKILL);
+      }
+    }
+    for (auto& slot : self.paths_) {
+      int expected = kLive;
+      if (slot.state.compare_exchange_strong(expected, kFree)) {
+        umount2(slot.path, MNT_DETACH);
+        unlink(slot.path);
+      }
+    }
+    // On to the previous handler: a signal sent (abort, kill) is raised again and is delivered
+    // when we return; a fault returns to the faulting instruction, which faults again.
+    sigaction(sig, &self.previous_[static_cast<std::size_t>(sig)], nullptr);
+    if (info == nullptr || info->si_code <= 0) {
+      raise(sig);
+    }
+  }
+
+  CrashCleanup() { instance_for_handler = this; }
+
+  static inline CrashCleanup* instance_for_handler = nullptr;
+  std::array<PathSlot, 256> paths_;
+  std::array<std::atomic<pid_t>, 256> groups_{};
+  std::array<struct sigaction, 65> previous_{};
+};
+
 }  // namespace
 
 CommandResult runCommand(const std::vector<std::string>& argv, milliseconds limit) {
@@ -343,11 +452,13 @@ std::filesystem::path netnsDir() {
 
 NetNamespace::NetNamespace(std::string_view prefix) : name_(uniqueName(prefix)) {
   runOrThrow({"ip", "netns", "add", name_});
+  crash_slot_ = CrashCleanup::get().rememberPath(path().string());
   try {
     ip({"link", "set", "lo", "up"});
     inode_ = inodeOf(path());
   } catch (...) {
     runCommand({"ip", "netns", "del", name_});
+    CrashCleanup::get().forgetPath(crash_slot_);
     throw;
   }
 }
@@ -357,6 +468,7 @@ NetNamespace::~NetNamespace() {
     runCommand({"ip", "netns", "del", name_});
   } catch (...) {  // a destructor must not throw
   }
+  CrashCleanup::get().forgetPath(crash_slot_);
 }
 
 std::vector<std::string> NetNamespace::wrap(const std::vector<std::string>& argv) const {
@@ -438,6 +550,7 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const SubprocessOpt
     execChild(plan, out[1], options.inherit_stderr ? STDERR_FILENO : -1);
   }
   setpgid(pid_, pid_);
+  crash_slot_ = CrashCleanup::get().rememberGroup(pid_);
   close(out[1]);
   stdout_fd_ = out[0];
 }
@@ -520,12 +633,14 @@ std::optional<int> Subprocess::wait(milliseconds timeout) {
     usleep(2000);
   }
   // Reap through stopGroup: it also kills whatever the child left behind in its group.
+  CrashCleanup::get().forgetGroup(crash_slot_);
   exit_code_ = stopGroup(pid_, milliseconds(0));
   return exit_code_;
 }
 
 int Subprocess::stop(milliseconds grace) {
   if (!exit_code_ && pid_ > 0) {
+    CrashCleanup::get().forgetGroup(crash_slot_);
     exit_code_ = stopGroup(pid_, grace);
   }
   return exit_code_.value_or(-1);

@@ -125,6 +125,7 @@ class NetNamespace {
  private:
   std::string name_;
   std::uint64_t inode_ = 0;
+  int crash_slot_ = -1;  // removed also when the test dies of a signal
 };
 
 /// Addresses of the two ends of a VethPair.
@@ -208,6 +209,7 @@ class Subprocess {
 
  private:
   pid_t pid_ = -1;
+  int crash_slot_ = -1;  // killed also when the test dies of a signal
   int stdout_fd_ = -1;
   std::string buffer_;
   bool eof_ = false;
