@@ -15,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,18 +37,24 @@ inline long fdCount(pid_t pid) {
   return ec ? -1 : n;
 }
 
-/// VmRSS of `pid` in KiB; -1 when it cannot be read.
-inline long rssKib(pid_t pid) {
+/// A memory field of /proc/<pid>/status ("VmRSS", "RssAnon", "RssFile") in KiB; -1 when it cannot
+/// be read.
+inline long statusKib(pid_t pid, std::string_view field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("VmRSS:")) {
-      std::istringstream fields(line.substr(6));
+    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':') {
+      std::istringstream fields(line.substr(field.size() + 1));
       long kib = -1;
       fields >> kib;
       return kib;
     }
   }
   return -1;
+}
+
+/// VmRSS of `pid` in KiB; -1 when it cannot be read.
+inline long rssKib(pid_t pid) {
+  return statusKib(pid, "VmRSS");
 }
 
 /// While in scope, agents started get AddressSanitizer's quarantine turned off. Under ASan freed
@@ -144,6 +151,9 @@ class ServeProcess {
   long fds() const { return fdCount(pid()); }
 
   long rss() const { return rssKib(pid()); }
+
+  /// Resident anonymous memory (heap, stacks) in KiB: RSS without the pages of mapped files.
+  long rssAnon() const { return statusKib(pid(), "RssAnon"); }
 
   /// The value of the first sample of `metric` (a full series name, e.g. "x_count" or
   /// `x{a="b"}`) in /metrics; nullopt when the request fails or the series is missing.
