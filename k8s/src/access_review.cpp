@@ -60,12 +60,15 @@ class BeastKubeApiClient final : public KubeApi {
       : options_(std::move(options)),
         url_(std::move(url)),
         tls_(std::move(tls)),
-        clock_(options_.clock != nullptr ? options_.clock : &systemClock()) {}
+        token_(options_.token_file,
+               options_.token_max_age,
+               options_.clock != nullptr ? *options_.clock : systemClock(),
+               "API server") {}
 
   std::string endpoint() const override { return options_.url; }
 
   Result<KubeApiAnswer> post(const std::string& path, const std::string& json_body) override {
-    auto bearer = token(false);
+    auto bearer = token_.get(false);
     if (!bearer) {
       return bearer.error();
     }
@@ -73,7 +76,7 @@ class BeastKubeApiClient final : public KubeApi {
     if (answer && answer->status == 401 && !options_.token_file.empty()) {
       // Our own token may have rotated since it was read: read it again, retry once if changed.
       const std::string old = *bearer;
-      bearer = token(true);
+      bearer = token_.get(true);
       if (!bearer) {
         return bearer.error();
       }
@@ -107,31 +110,10 @@ class BeastKubeApiClient final : public KubeApi {
     return KubeApiAnswer{answer->status, std::move(answer->body)};
   }
 
-  Result<std::string> token(bool force) {
-    if (options_.token_file.empty()) {
-      return std::string{};
-    }
-    const std::lock_guard lock(token_mu_);
-    const auto now = clock_->steadyNow();
-    if (!force && token_read_at_ && now - *token_read_at_ < options_.token_max_age) {
-      return token_;
-    }
-    auto text = detail::readTokenFile(options_.token_file.string(), "API server");
-    if (!text) {
-      return text.error();
-    }
-    token_ = std::move(*text);
-    token_read_at_ = now;
-    return token_;
-  }
-
   KubeApiClientOptions options_;
   detail::HttpsUrl url_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
-  const Clock* clock_;
-  std::mutex token_mu_;
-  std::string token_;
-  std::optional<std::chrono::steady_clock::time_point> token_read_at_;
+  detail::TokenFile token_;
 };
 
 }  // namespace

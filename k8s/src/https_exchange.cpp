@@ -80,6 +80,30 @@ Result<std::string> readTokenFile(const std::string& path, const std::string& wh
   return trim(text.str());
 }
 
+TokenFile::TokenFile(std::filesystem::path path,
+                     std::chrono::steady_clock::duration max_age,
+                     const Clock& clock,
+                     std::string what)
+    : path_(std::move(path)), max_age_(max_age), clock_(clock), what_(std::move(what)) {}
+
+Result<std::string> TokenFile::get(bool force) {
+  if (path_.empty()) {
+    return std::string{};
+  }
+  const std::lock_guard lock(mu_);
+  const auto now = clock_.steadyNow();
+  if (!force && read_at_ && now - *read_at_ < max_age_) {
+    return token_;
+  }
+  auto text = readTokenFile(path_.string(), what_);
+  if (!text) {
+    return text.error();
+  }
+  token_ = std::move(*text);
+  read_at_ = now;
+  return token_;
+}
+
 std::optional<HttpsUrl> parseHttpsUrl(const std::string& url,
                                       const char* tls_port,
                                       const char* plain_port) {

@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "podnetstat/k8s/clock.h"
 #include "podnetstat/scanner/result.h"
 
 namespace podnetstat::k8s::detail {
@@ -74,5 +77,31 @@ std::string bodySnippet(std::string_view body);
 
 /// Reads a token file and trims white space around the token.
 Result<std::string> readTokenFile(const std::string& path, const std::string& what);
+
+/// A bearer token kept in a file (a projected service-account token, which the kubelet rotates):
+/// read again once older than `max_age`, and when forced (after a 401). Thread-safe.
+class TokenFile {
+ public:
+  /// `what` names the token's server in errors ("kubelet", "API server"). An empty `path`: no
+  /// token.
+  TokenFile(std::filesystem::path path,
+            std::chrono::steady_clock::duration max_age,
+            const Clock& clock,
+            std::string what);
+
+  bool configured() const { return !path_.empty(); }
+
+  /// The token; "" when no file is configured.
+  Result<std::string> get(bool force);
+
+ private:
+  std::filesystem::path path_;
+  std::chrono::steady_clock::duration max_age_;
+  const Clock& clock_;
+  std::string what_;
+  std::mutex mu_;
+  std::string token_;
+  std::optional<std::chrono::steady_clock::time_point> read_at_;
+};
 
 }  // namespace podnetstat::k8s::detail

@@ -49,30 +49,16 @@ BeastKubeletClient::BeastKubeletClient(KubeletClientOptions options,
     : options_(std::move(options)),
       url_(std::move(url)),
       tls_(std::move(tls)),
-      clock_(options_.clock != nullptr ? options_.clock : &systemClock()) {}
+      token_(options_.token_file,
+             options_.token_max_age,
+             options_.clock != nullptr ? *options_.clock : systemClock(),
+             "kubelet") {}
 
 BeastKubeletClient::~BeastKubeletClient() = default;
 
-Result<std::string> BeastKubeletClient::token(bool force) {
-  if (options_.token_file.empty()) {
-    return std::string{};
-  }
-  const auto now = clock_->steadyNow();
-  if (!force && token_read_at_ && now - *token_read_at_ < options_.token_max_age) {
-    return token_;
-  }
-  auto text = detail::readTokenFile(options_.token_file.string(), "kubelet");
-  if (!text) {
-    return text.error();
-  }
-  token_ = std::move(*text);
-  token_read_at_ = now;
-  return token_;
-}
-
 Result<std::string> BeastKubeletClient::getPods() {
   const std::string target = url_.path_prefix + "/pods";
-  auto bearer = token(false);
+  auto bearer = token_.get(false);
   if (!bearer) {
     return bearer.error();
   }
@@ -80,7 +66,7 @@ Result<std::string> BeastKubeletClient::getPods() {
   if (answer && answer->status == 401 && !options_.token_file.empty()) {
     // The token may have rotated since it was read: read it again and retry once if it changed.
     const std::string old = *bearer;
-    bearer = token(true);
+    bearer = token_.get(true);
     if (!bearer) {
       return bearer.error();
     }

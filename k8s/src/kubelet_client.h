@@ -37,17 +37,12 @@ class BeastKubeletClient final : public KubeletApi {
  private:
   using Answer = detail::HttpsAnswer;
 
-  /// The bearer token, re-read when older than token_max_age or when `force`; "" without a
-  /// token file.
-  Result<std::string> token(bool force);
   Result<Answer> get(const std::string& target, const std::string& bearer);
 
   KubeletClientOptions options_;
   KubeletUrl url_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
-  const Clock* clock_;
-  std::string token_;
-  std::optional<std::chrono::steady_clock::time_point> token_read_at_;
+  detail::TokenFile token_;
 };
 
 }  // namespace podnetstat::k8s
