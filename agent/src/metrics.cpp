@@ -38,10 +38,12 @@ void appendNumber(std::string& out, std::uint64_t value) {
   out.append(buf, end);
 }
 
-void appendHelp(std::string& out,
-                std::string_view name,
-                std::string_view type,
-                std::string_view help) {
+}  // namespace
+
+void appendMetricHeader(std::string& out,
+                        std::string_view name,
+                        std::string_view type,
+                        std::string_view help) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -52,8 +54,6 @@ void appendHelp(std::string& out,
   out += type;
   out += '\n';
 }
-
-}  // namespace
 
 std::string escapeLabelValue(std::string_view value) {
   std::string out;
@@ -131,27 +131,30 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
                           ? snapshot->socketMetrics().size() + snapshot->netCounterMetrics().size()
                           : 0));
 
-  appendHelp(out, "podnetstat_sockets", "gauge",
-             "Sockets in the last snapshot by pod, network namespace, transport and state.");
+  appendMetricHeader(
+      out, "podnetstat_sockets", "gauge",
+      "Sockets in the last snapshot by pod, network namespace, transport and state.");
   if (snapshot != nullptr) {
     out += snapshot->socketMetrics();
     out += snapshot->netCounterMetrics();
   }
-  appendHelp(out, "podnetstat_listeners", "gauge",
-             "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");
+  appendMetricHeader(
+      out, "podnetstat_listeners", "gauge",
+      "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");
   if (snapshot != nullptr) {
     out += snapshot->listeners().listenerMetrics();
   }
-  appendHelp(out, "podnetstat_undeclared_listeners", "gauge",
-             "Listening sockets whose port the pod spec does not declare, per pod the kubelet "
-             "reports.");
+  appendMetricHeader(
+      out, "podnetstat_undeclared_listeners", "gauge",
+      "Listening sockets whose port the pod spec does not declare, per pod the kubelet "
+      "reports.");
   if (snapshot != nullptr) {
     out += snapshot->listeners().undeclaredMetrics();
   }
 
   std::lock_guard lock(mu_);
-  appendHelp(out, "podnetstat_scan_duration_seconds", "histogram",
-             "How long scans took, failed ones included.");
+  appendMetricHeader(out, "podnetstat_scan_duration_seconds", "histogram",
+                     "How long scans took, failed ones included.");
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < kDurationBuckets.size(); ++i) {
     cumulative += bucket_counts_[i];
@@ -169,8 +172,8 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
   appendNumber(out, count_);
   out += '\n';
 
-  appendHelp(out, "podnetstat_scan_errors_total", "counter",
-             "Problems met by scans, by kind (scan_failed: no snapshot could be made).");
+  appendMetricHeader(out, "podnetstat_scan_errors_total", "counter",
+                     "Problems met by scans, by kind (scan_failed: no snapshot could be made).");
   for (const char* kind : kErrorKinds) {
     auto it = errors_.find(kind);
     out += "podnetstat_scan_errors_total{kind=\"";
@@ -180,8 +183,8 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
     out += '\n';
   }
 
-  appendHelp(out, "podnetstat_skipped_lines_total", "counter",
-             "Malformed socket table lines skipped, by table file.");
+  appendMetricHeader(out, "podnetstat_skipped_lines_total", "counter",
+                     "Malformed socket table lines skipped, by table file.");
   for (std::size_t i = 0; i < scanner::kTransportCount; ++i) {
     out += "podnetstat_skipped_lines_total{file=\"";
     out += scanner::transportName(scanner::kAllTransports[i]);
@@ -190,14 +193,15 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
     out += '\n';
   }
 
-  appendHelp(out, "podnetstat_last_scan_timestamp_seconds", "gauge",
-             "When the last successful scan completed, in Unix time (0: none yet).");
+  appendMetricHeader(out, "podnetstat_last_scan_timestamp_seconds", "gauge",
+                     "When the last successful scan completed, in Unix time (0: none yet).");
   out += "podnetstat_last_scan_timestamp_seconds ";
   appendNumber(out, last_success_seconds_);
   out += '\n';
 
-  appendHelp(out, "podnetstat_source_up", "gauge",
-             "Whether a data source worked for the current snapshot (procfs: the last scan).");
+  appendMetricHeader(
+      out, "podnetstat_source_up", "gauge",
+      "Whether a data source worked for the current snapshot (procfs: the last scan).");
   const k8s::PodMetadata* metadata = snapshot != nullptr ? snapshot->podMetadata() : nullptr;
   for (const char* source : kSources) {
     const std::string_view name = source;
@@ -220,17 +224,18 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
   }
 
   if (http != nullptr) {
-    appendHelp(out, "podnetstat_http_requests_total", "counter", "HTTP requests answered.");
+    appendMetricHeader(out, "podnetstat_http_requests_total", "counter", "HTTP requests answered.");
     out += "podnetstat_http_requests_total ";
     appendNumber(out, http->requests);
-    appendHelp(out += '\n', "podnetstat_http_connections", "gauge", "HTTP connections open.");
+    appendMetricHeader(out += '\n', "podnetstat_http_connections", "gauge",
+                       "HTTP connections open.");
     out += "podnetstat_http_connections ";
     appendNumber(out, static_cast<std::uint64_t>(http->open));
-    appendHelp(out += '\n', "podnetstat_http_rejected_connections_total", "counter",
-               "Connections answered 503 because --max-connections were open.");
+    appendMetricHeader(out += '\n', "podnetstat_http_rejected_connections_total", "counter",
+                       "Connections answered 503 because --max-connections were open.");
     out += "podnetstat_http_rejected_connections_total ";
     appendNumber(out, http->rejected);
-    appendHelp(
+    appendMetricHeader(
         out += '\n', "podnetstat_http_evicted_connections_total", "counter",
         "Idle connections (keep-alive, or new and silent) closed to make room for new ones.");
     out += "podnetstat_http_evicted_connections_total ";
@@ -238,7 +243,7 @@ std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats*
     out += '\n';
   }
 
-  appendHelp(out, "podnetstat_build_info", "gauge", "Build information; always 1.");
+  appendMetricHeader(out, "podnetstat_build_info", "gauge", "Build information; always 1.");
   out += "podnetstat_build_info{version=\"";
   out += escapeLabelValue(PODNETSTAT_VERSION);
   out += "\"} 1\n";

@@ -76,16 +76,6 @@ void appendUint(std::string& out, std::uint64_t v) {
   out.append(buf, end);
 }
 
-void appendHeader(std::string& out, const char* name, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += " counter\n";
-}
-
 }  // namespace
 
 NetnsCounters netnsCounters(const scanner::NetStats& stats) {
@@ -138,7 +128,7 @@ std::string renderNetCounterMetrics(const std::vector<NetnsCounters>& counters,
                                     const std::vector<std::string>& labels) {
   std::string out;
   for (const InterfaceMetric& m : kInterfaceMetrics) {
-    appendHeader(out, m.name, m.help);
+    appendMetricHeader(out, m.name, "counter", m.help);
     for (std::size_t n = 0; n < counters.size() && n < labels.size(); ++n) {
       for (const InterfaceStats& i : counters[n].interfaces) {
         out += m.name;
@@ -154,7 +144,7 @@ std::string renderNetCounterMetrics(const std::vector<NetnsCounters>& counters,
   }
   for (const ProtocolMetric& m : kProtocolMetrics) {
     if (m.help != nullptr) {
-      appendHeader(out, m.name, m.help);
+      appendMetricHeader(out, m.name, "counter", m.help);
     }
     for (std::size_t n = 0; n < counters.size() && n < labels.size(); ++n) {
       const auto& value = counters[n].*m.field;

@@ -20,6 +20,12 @@ class Snapshot;
 /// Escapes a label value: backslash, double quote and newline (the format's only escapes).
 std::string escapeLabelValue(std::string_view value);
 
+/// Appends the `# HELP` and `# TYPE` lines of a metric family (`type`: counter, gauge, ...).
+void appendMetricHeader(std::string& out,
+                        std::string_view name,
+                        std::string_view type,
+                        std::string_view help);
+
 /// Counters about the scans, accumulated since start. Thread-safe.
 class ScanMetrics {
  public:
