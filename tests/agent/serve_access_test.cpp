@@ -19,6 +19,7 @@
 
 #include "netns.h"
 #include "run_podnetstat.h"
+#include "serve_process.h"
 #include "test_paths.h"
 #include "tls_test_support.h"
 
@@ -35,6 +36,7 @@ using podnetstat::testing::SubprocessOptions;
 using podnetstat::testing::TestPki;
 using podnetstat::testing::tlsRequest;
 using podnetstat::testing::VethPair;
+using podnetstat::testing::waitForPorts;
 using podnetstat::testing::writeTextFile;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
@@ -44,24 +46,6 @@ std::string readText(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::vector<std::uint16_t> waitForPorts(const std::filesystem::path& file,
-                                        std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    std::ifstream in(file);
-    std::vector<std::uint16_t> ports;
-    unsigned p = 0;
-    while (in >> p) {
-      ports.push_back(static_cast<std::uint16_t>(p));
-    }
-    if (!ports.empty()) {
-      return ports;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return {};
 }
 
 // --- refusing to start

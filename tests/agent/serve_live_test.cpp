@@ -24,6 +24,7 @@
 #include "podnetstat/agent/http_client.h"
 
 #include "netns.h"
+#include "serve_process.h"
 #include "sockmaker.h"
 
 namespace podnetstat::agent {
@@ -34,21 +35,8 @@ using nlohmann::json;
 using podnetstat::testing::NetNamespace;
 using podnetstat::testing::ScratchDir;
 using podnetstat::testing::Sockmaker;
+using podnetstat::testing::waitReady;
 using Clock = std::chrono::steady_clock;
-
-/// Polls /readyz until 200.
-bool waitReady(std::uint16_t port, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    HttpClient client("127.0.0.1", port, 2s);
-    auto r = client.get("/readyz");
-    if (r.ok() && r->status == 200) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
 
 /// The API's transport name for a sockmaker label ("tcp4-listen-any" -> "tcp").
 std::string transportOfLabel(const std::string& label) {

@@ -19,6 +19,7 @@
 #include "podnetstat/agent/http_server.h"
 
 #include "netns.h"
+#include "serve_process.h"
 #include "test_paths.h"
 
 namespace podnetstat::agent {
@@ -29,42 +30,12 @@ using podnetstat::testing::CommandResult;
 using podnetstat::testing::runCommand;
 using podnetstat::testing::ScratchDir;
 using podnetstat::testing::Subprocess;
+using podnetstat::testing::waitForPorts;
+using podnetstat::testing::waitReady;
 using Clock = std::chrono::steady_clock;
 
 std::string binary() {
   return podnetstat::testing::podnetstatBinary().string();
-}
-
-/// The ports the agent wrote to its port file, once it exists.
-std::vector<std::uint16_t> waitForPorts(const std::filesystem::path& file,
-                                        std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    std::ifstream in(file);
-    std::vector<std::uint16_t> ports;
-    unsigned p = 0;
-    while (in >> p) {
-      ports.push_back(static_cast<std::uint16_t>(p));
-    }
-    if (!ports.empty()) {
-      return ports;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return {};
-}
-
-bool waitReady(std::uint16_t port, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    HttpClient client("127.0.0.1", port, 2s);
-    auto r = client.get("/readyz");
-    if (r.ok() && r->status == 200) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
 }
 
 class ServeBinary : public ::testing::Test {

@@ -57,6 +57,39 @@ inline long rssKib(pid_t pid) {
   return statusKib(pid, "VmRSS");
 }
 
+/// The ports an agent wrote to its --port-file, once the file holds any; empty after `timeout`.
+inline std::vector<std::uint16_t> waitForPorts(const std::filesystem::path& file,
+                                               std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(file);
+    std::vector<std::uint16_t> ports;
+    unsigned p = 0;
+    while (in >> p) {
+      ports.push_back(static_cast<std::uint16_t>(p));
+    }
+    if (!ports.empty()) {
+      return ports;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {};
+}
+
+/// Polls an agent's /readyz on loopback until it answers 200; false after `timeout`.
+inline bool waitReady(std::uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    agent::HttpClient client("127.0.0.1", port, std::chrono::seconds(2));
+    auto r = client.get("/readyz");
+    if (r.ok() && r->status == 200) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 /// While in scope, agents started get AddressSanitizer's quarantine turned off. Under ASan freed
 /// memory waits in a quarantine (256 MiB by default) before it is reused, so resident memory grows
 /// with every allocation and a memory bound would measure the quarantine; without it the bound
