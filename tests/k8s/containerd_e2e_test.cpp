@@ -51,7 +51,9 @@ using podnetstat::testing::netnsOf;
 using podnetstat::testing::newPodUid;
 using podnetstat::testing::NodeListener;
 using podnetstat::testing::onCi;
+using podnetstat::testing::runSandbox;
 using podnetstat::testing::TestPod;
+using podnetstat::testing::threeTestPods;
 
 struct Observation {
   std::shared_ptr<const PodMetadata> metadata;
@@ -123,23 +125,9 @@ TEST(ContainerdEndToEnd, EverySocketGetsItsPodAndContainer) {
 
   // Three pods with kubelet-style cgroup parents under the harness's cgroup root.
   const std::string root = harness->cgroupRoot();
-  std::vector<TestPod> pods(3);
-  pods[0] = {"e2e-apps", "web-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[0].cgroup_parent = root + "/kubepods/besteffort/pod" + pods[0].uid;
-  pods[1] = {"e2e-apps", "db-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[1].cgroup_parent = root + "/kubepods/burstable/pod" + pods[1].uid;
-  pods[2] = {"e2e-system", "hostnet-0", newPodUid(), "", true, {}, "", 0, 0};
-  pods[2].cgroup_parent = root + "/kubepods/pod" + pods[2].uid;  // Guaranteed: no QoS level
+  std::vector<TestPod> pods = threeTestPods(root, "e2e-apps", "e2e-system");
   for (TestPod& pod : pods) {
-    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
-                                             pod.cgroup_parent, pod.host_network);
-    pod.sandbox_id = cri.runPodSandbox(pod.config);
-    const auto status = cri.sandboxStatus(pod.sandbox_id);
-    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
-    ASSERT_TRUE(info.ok()) << info.error().message;
-    pod.pid = info->pid;
-    ASSERT_GT(pod.pid, 0);
-    pod.netns = netnsOf(pod.pid);
+    runSandbox(cri, pod);
   }
   TestPod& web = pods[0];
   TestPod& db = pods[1];

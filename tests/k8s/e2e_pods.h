@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "podnetstat/k8s/cri_info.h"
+
 #include "containerd_harness.h"
 #include "e2e_cri_client.h"
 #include "netns.h"
@@ -66,6 +68,40 @@ struct TestPod {
   int pid = 0;
   std::uint64_t netns = 0;
 };
+
+/// The three pods the end-to-end tests run: web-0 (BestEffort) and db-0 (Burstable) in `ns`, and
+/// hostnet-0 (host network; Guaranteed, so no QoS level in its cgroup path) in `system_ns`, with
+/// kubelet-style cgroup parents under `cgroup_root`. Not run yet: see runSandbox().
+inline std::vector<TestPod> threeTestPods(const std::string& cgroup_root,
+                                          const std::string& ns,
+                                          const std::string& system_ns) {
+  std::vector<TestPod> pods(3);
+  pods[0] = {ns, "web-0", newPodUid(), "", false, {}, "", 0, 0};
+  pods[0].cgroup_parent = cgroup_root + "/kubepods/besteffort/pod" + pods[0].uid;
+  pods[1] = {ns, "db-0", newPodUid(), "", false, {}, "", 0, 0};
+  pods[1].cgroup_parent = cgroup_root + "/kubepods/burstable/pod" + pods[1].uid;
+  pods[2] = {system_ns, "hostnet-0", newPodUid(), "", true, {}, "", 0, 0};
+  pods[2].cgroup_parent = cgroup_root + "/kubepods/pod" + pods[2].uid;
+  return pods;
+}
+
+/// Runs `pod`'s sandbox through the CRI and fills in its config, sandbox id, PID and network
+/// namespace (from the sandbox's verbose status); throws when containerd does not tell them.
+inline void runSandbox(E2eCriClient& cri, TestPod& pod) {
+  pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid, pod.cgroup_parent,
+                                           pod.host_network);
+  pod.sandbox_id = cri.runPodSandbox(pod.config);
+  const auto status = cri.sandboxStatus(pod.sandbox_id);
+  const auto info = k8s::parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
+  if (!info.ok()) {
+    throw std::runtime_error("sandbox " + pod.name + ": " + info.error().message);
+  }
+  if (info->pid <= 0) {
+    throw std::runtime_error("sandbox " + pod.name + ": no PID in its status");
+  }
+  pod.pid = info->pid;
+  pod.netns = netnsOf(pod.pid);
+}
 
 /// A listener helper (the test's static listener binary), optionally in a pod's network
 /// namespace, moved into a pod's cgroup: a process that belongs to the pod as far as the kernel

@@ -61,7 +61,9 @@ using podnetstat::testing::Helper;
 using podnetstat::testing::newPodUid;
 using podnetstat::testing::NodeListener;
 using podnetstat::testing::onCi;
+using podnetstat::testing::runSandbox;
 using podnetstat::testing::TestPod;
+using podnetstat::testing::threeTestPods;
 
 /// The agent under test, as its own process: the harness's CRI socket, and the kubelet flags
 /// given (no kubelet by default).
@@ -202,23 +204,9 @@ TEST(ServeContainerdEndToEnd, TheApiAttributesEverySocketToItsPod) {
   ASSERT_TRUE(cri.waitReady(30s, &why)) << why << "\n" << harness->log();
 
   const std::string root = harness->cgroupRoot();
-  std::vector<TestPod> pods(3);
-  pods[0] = {"e2e-serve", "web-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[0].cgroup_parent = root + "/kubepods/besteffort/pod" + pods[0].uid;
-  pods[1] = {"e2e-serve", "db-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[1].cgroup_parent = root + "/kubepods/burstable/pod" + pods[1].uid;
-  pods[2] = {"e2e-serve-system", "hostnet-0", newPodUid(), "", true, {}, "", 0, 0};
-  pods[2].cgroup_parent = root + "/kubepods/pod" + pods[2].uid;
+  std::vector<TestPod> pods = threeTestPods(root, "e2e-serve", "e2e-serve-system");
   for (TestPod& pod : pods) {
-    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
-                                             pod.cgroup_parent, pod.host_network);
-    pod.sandbox_id = cri.runPodSandbox(pod.config);
-    const auto status = cri.sandboxStatus(pod.sandbox_id);
-    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
-    ASSERT_TRUE(info.ok()) << info.error().message;
-    pod.pid = info->pid;
-    ASSERT_GT(pod.pid, 0);
-    pod.netns = podnetstat::testing::inodeOf("/proc/" + std::to_string(pod.pid) + "/ns/net");
+    runSandbox(cri, pod);
   }
   TestPod& web = pods[0];
   TestPod& db = pods[1];
@@ -575,23 +563,9 @@ TEST(ServeContainerdEndToEnd, ListenersClassifyExposureAndDeclaredPorts) {
   constexpr std::uint16_t kServerPort = 18191;  // the container's TCP listener; UDP on +1
   constexpr std::uint16_t kServerHostPort = 28191;
   const std::string root = harness->cgroupRoot();
-  std::vector<TestPod> pods(3);
-  pods[0] = {"e2e-posture", "web-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[0].cgroup_parent = root + "/kubepods/besteffort/pod" + pods[0].uid;
-  pods[1] = {"e2e-posture", "db-0", newPodUid(), "", false, {}, "", 0, 0};
-  pods[1].cgroup_parent = root + "/kubepods/burstable/pod" + pods[1].uid;
-  pods[2] = {"e2e-posture-system", "hostnet-0", newPodUid(), "", true, {}, "", 0, 0};
-  pods[2].cgroup_parent = root + "/kubepods/pod" + pods[2].uid;
+  std::vector<TestPod> pods = threeTestPods(root, "e2e-posture", "e2e-posture-system");
   for (TestPod& pod : pods) {
-    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
-                                             pod.cgroup_parent, pod.host_network);
-    pod.sandbox_id = cri.runPodSandbox(pod.config);
-    const auto status = cri.sandboxStatus(pod.sandbox_id);
-    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
-    ASSERT_TRUE(info.ok()) << info.error().message;
-    pod.pid = info->pid;
-    ASSERT_GT(pod.pid, 0);
-    pod.netns = podnetstat::testing::inodeOf("/proc/" + std::to_string(pod.pid) + "/ns/net");
+    runSandbox(cri, pod);
   }
   const TestPod& web = pods[0];
   const TestPod& db = pods[1];
@@ -821,16 +795,7 @@ TEST(ServeContainerdEndToEnd, AContainerdRestartDegradesThenRecoversWithoutAnAge
     }
     TestPod pod{"e2e-restart", name, newPodUid(), "", false, {}, "", 0, 0};
     pod.cgroup_parent = root + "/kubepods/besteffort/pod" + pod.uid;
-    pod.config = E2eCriClient::sandboxConfig(pod.namespace_name, pod.name, pod.uid,
-                                             pod.cgroup_parent, false);
-    pod.sandbox_id = cri.runPodSandbox(pod.config);
-    const auto status = cri.sandboxStatus(pod.sandbox_id);
-    const auto info = parseSandboxVerboseInfo({status.info().begin(), status.info().end()});
-    if (!info.ok()) {
-      throw std::runtime_error(info.error().message);
-    }
-    pod.pid = info->pid;
-    pod.netns = podnetstat::testing::inodeOf("/proc/" + std::to_string(pod.pid) + "/ns/net");
+    runSandbox(cri, pod);
     return pod;
   };
   const TestPod web = makePod("web-0");
