@@ -28,21 +28,14 @@
 #include "podnetstat/k8s/pod_metadata.h"
 
 #include "netns.h"
+#include "netstat_text.h"
 
 namespace podnetstat::agent {
 namespace {
 
 using namespace std::chrono_literals;
+using podnetstat::testing::splitLines;
 using ::testing::HasSubstr;
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    out.push_back(line);
-  }
-  return out;
-}
 
 TEST(NetCounterMetricsTest, SeriesCarryTheNamespaceLabelsAndTheirOwn) {
   NetnsCounters c;
@@ -63,7 +56,7 @@ TEST(NetCounterMetricsTest, SeriesCarryTheNamespaceLabelsAndTheirOwn) {
   const std::string text = renderNetCounterMetrics(
       {c, unread},
       {R"(namespace="shop",pod="web-0",netns="cni-1")", R"(namespace="",pod="",netns="x")"});
-  const auto ls = lines(text);
+  const auto ls = splitLines(text);
   const auto has = [&](const std::string& line) {
     return std::find(ls.begin(), ls.end(), line) != ls.end();
   };
@@ -216,7 +209,7 @@ class NetMetricsLiveTest : public ::testing::Test {
 
   /// The value of the series `name{labels}`; -1 when there is none.
   static double value(const std::string& text, const std::string& series) {
-    for (const std::string& l : lines(text)) {
+    for (const std::string& l : splitLines(text)) {
       if (l.rfind(series + " ", 0) == 0) {
         return std::stod(l.substr(series.size() + 1));
       }

@@ -95,13 +95,7 @@ class NetViewsLiveTest : public ::testing::Test {
     a_->ip({"-6", "route", "add", "2001:db8:6::/48", "via", ad.b_v6, "metric", "12"});
     a_->ip({"link", "add", "pvd0", "type", "veth", "peer", "name", "pvd1"});  // left down
 
-    v4_ = std::make_unique<testing::OwnedFd>(testing::socketIn(*a_, AF_INET, SOCK_DGRAM));
-    ASSERT_GE(v4_->get(), 0);
-    ip_mreq mreq{};
-    ::inet_pton(AF_INET, "239.9.9.9", &mreq.imr_multiaddr);
-    ::inet_pton(AF_INET, ad.a_v4.c_str(), &mreq.imr_interface);
-    ASSERT_EQ(::setsockopt(v4_->get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq), 0)
-        << std::strerror(errno);
+    v4_ = testing::joinGroupIn(*a_, "239.9.9.9", ad.a_v4);
     sendUdp(5);
 
     holder_ = std::make_unique<testing::Subprocess>(std::vector<std::string>{"sleep", "120"},

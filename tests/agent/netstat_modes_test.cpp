@@ -29,6 +29,7 @@
 #include <gtest/gtest.h>
 
 #include "netns.h"
+#include "netstat_text.h"
 #include "run_podnetstat.h"
 #include "test_paths.h"
 
@@ -37,6 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using podnetstat::testing::splitLines;
 using scanner::Counter;
 using scanner::InterfaceStats;
 using scanner::Ipv4Group;
@@ -54,15 +56,6 @@ std::string readText(const fs::path& p) {
 
 fs::path extra() {
   return testing::fixturesDir() / "netstat-extra";
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    out.push_back(line);
-  }
-  return out;
 }
 
 /// The first whitespace-separated word of a line.
@@ -112,7 +105,7 @@ TEST(NetstatModesGolden, TcpAndUdpRestrictTheCountersToTheirLines) {
   scanner::parseCounterPairs(readText(extra() / "snmp"), s.snmp);
   scanner::parseSnmp6(readText(extra() / "snmp6"), s.snmp6);
   scanner::parseCounterPairs(readText(extra() / "netstat"), s.netstat);
-  const auto all = lines(readText(extra() / "cmd_nstat_az.txt"));
+  const auto all = splitLines(readText(extra() / "cmd_nstat_az.txt"));
   for (const CounterOptions& o :
        {CounterOptions{true, false}, CounterOptions{false, true}, CounterOptions{true, true}}) {
     std::string want = "#kernel\n";
@@ -195,13 +188,14 @@ InterfaceStats stats(const std::string& name, std::uint64_t rx, std::uint64_t tx
 
 TEST(NetstatModesInterfaces, UnknownMtuAndFlagsPrintADash) {
   const std::string t = renderInterfaceTable({stats("eth0", 5, 7)}, {}, {});
-  EXPECT_EQ(lines(t).at(2),
+  EXPECT_EQ(splitLines(t).at(2),
             "eth0                -        5      0      0 0             7      0      0      0 -");
 }
 
 TEST(NetstatModesInterfaces, UnknownFlagsShowTheInterfaceEvenWithoutA) {
   EXPECT_EQ(
-      lines(renderInterfaceTable({stats("eth0", 0, 0)}, {{"eth0", 1500, std::nullopt}}, {})).size(),
+      splitLines(renderInterfaceTable({stats("eth0", 0, 0)}, {{"eth0", 1500, std::nullopt}}, {}))
+          .size(),
       3U);
 }
 
@@ -209,10 +203,10 @@ TEST(NetstatModesInterfaces, DownInterfacesOnlyWithA) {
   const std::vector<InterfaceStats> dev = {stats("lo", 0, 0), stats("d0", 0, 0)};
   const std::vector<LinkInfo> links = {{"lo", 65536, IFF_LOOPBACK | IFF_UP | IFF_RUNNING},
                                        {"d0", 1500, IFF_BROADCAST | IFF_NOARP}};
-  const auto without = lines(renderInterfaceTable(dev, links, {false}));
+  const auto without = splitLines(renderInterfaceTable(dev, links, {false}));
   ASSERT_EQ(without.size(), 3U);
   EXPECT_TRUE(without[2].starts_with("lo "));
-  const auto with = lines(renderInterfaceTable(dev, links, {true}));
+  const auto with = splitLines(renderInterfaceTable(dev, links, {true}));
   ASSERT_EQ(with.size(), 4U);
   EXPECT_EQ(with[2],
             "d0               1500        0      0      0 0             0      0      0      0 BO");
@@ -222,7 +216,7 @@ TEST(NetstatModesInterfaces, RowsAreSortedAsNetToolsSortsNames) {
   const std::vector<InterfaceStats> dev = {stats("lo", 0, 0), stats("eth10", 0, 0),
                                            stats("eth2", 0, 0), stats("eth", 0, 0),
                                            stats("veth1", 0, 0)};
-  const auto rows = lines(renderInterfaceTable(dev, {}, {}));
+  const auto rows = splitLines(renderInterfaceTable(dev, {}, {}));
   std::vector<std::string> names;
   for (std::size_t n = 2; n < rows.size(); ++n) {
     names.push_back(firstWord(rows[n]));
@@ -249,7 +243,7 @@ TEST(NetstatModesInterfaces, FlagLettersFollowNetstatsOrder) {
 }
 
 TEST(NetstatModesInterfaces, LongNamesAreCutAt15) {
-  const auto rows = lines(renderInterfaceTable({stats("abcdefghijklmnopq", 0, 0)}, {}, {}));
+  const auto rows = splitLines(renderInterfaceTable({stats("abcdefghijklmnopq", 0, 0)}, {}, {}));
   EXPECT_TRUE(rows.at(2).starts_with("abcdefghijklmno     - ")) << rows.at(2);
 }
 
@@ -268,16 +262,17 @@ Ipv4Route route4(const std::string& dst,
 
 TEST(NetstatModesRoutes, RejectRoutesPrintDashes) {
   const auto rows =
-      lines(renderIpv4Routes({route4("10.9.0.0", "0.0.0.0", "255.255.0.0",
-                                     scanner::kRouteFlagUp | scanner::kRouteFlagReject)},
-                             true));
+      splitLines(renderIpv4Routes({route4("10.9.0.0", "0.0.0.0", "255.255.0.0",
+                                          scanner::kRouteFlagUp | scanner::kRouteFlagReject)},
+                                  true));
   EXPECT_EQ(rows.at(2),
             "10.9.0.0        -               255.255.0.0     !         - -          - -");
 }
 
 TEST(NetstatModesRoutes, RoutesThatAreNotUpAreLeftOut) {
-  EXPECT_EQ(lines(renderIpv4Routes({route4("10.9.0.0", "0.0.0.0", "255.255.0.0", 0)}, true)).size(),
-            2U);
+  EXPECT_EQ(
+      splitLines(renderIpv4Routes({route4("10.9.0.0", "0.0.0.0", "255.255.0.0", 0)}, true)).size(),
+      2U);
 }
 
 TEST(NetstatModesRoutes, HostRouteFlagsAndColumns) {
@@ -287,12 +282,13 @@ TEST(NetstatModesRoutes, HostRouteFlagsAndColumns) {
   r.mtu = 1460;
   r.window = 65535;
   r.irtt = 300;
-  EXPECT_EQ(lines(renderIpv4Routes({r}, true)).at(2),
+  EXPECT_EQ(splitLines(renderIpv4Routes({r}, true)).at(2),
             "10.1.2.3        10.0.0.1        255.255.255.255 UGHD   1460 65535    300 eth0");
 }
 
 TEST(NetstatModesRoutes, WithoutNumericTheDefaultDestinationIsDefault) {
-  const auto rows = lines(renderIpv4Routes({route4("0.0.0.0", "10.0.0.1", "0.0.0.0", 3)}, false));
+  const auto rows =
+      splitLines(renderIpv4Routes({route4("0.0.0.0", "10.0.0.1", "0.0.0.0", 3)}, false));
   EXPECT_TRUE(rows.at(2).starts_with("default         10.0.0.1        0.0.0.0         UG "));
 }
 
@@ -303,7 +299,7 @@ TEST(NetstatModesRoutes, Ipv6CacheRowsAreLeftOut) {
   r.next_hop = *scanner::IpAddress::parse("::");
   r.flags = 0x01000001;
   r.device = "eth0";
-  EXPECT_EQ(lines(renderIpv6Routes({r}, true)).size(), 2U);
+  EXPECT_EQ(splitLines(renderIpv6Routes({r}, true)).size(), 2U);
   EXPECT_EQ(ipv6RouteFlagLetters(0x00040003), "UGA");
 }
 
@@ -312,7 +308,7 @@ TEST(NetstatModesGroups, Ipv4DeviceNamesAreCutAtTen) {
   g.device = "veth0123456789ab";
   g.users = 2;
   g.group = *scanner::IpAddress::parse("224.0.0.1");
-  EXPECT_EQ(lines(renderGroups({g}, {}, {})).at(3), "veth012345      2      224.0.0.1");
+  EXPECT_EQ(splitLines(renderGroups({g}, {}, {})).at(3), "veth012345      2      224.0.0.1");
 }
 
 TEST(NetstatModesGroups, FamiliesCanBeLeftOut) {
@@ -322,15 +318,14 @@ TEST(NetstatModesGroups, FamiliesCanBeLeftOut) {
   Ipv6Group g6;
   g6.device = "lo";
   g6.group = *scanner::IpAddress::parse("ff02::1");
-  EXPECT_EQ(lines(renderGroups({g}, {g6}, {true, false, true})).size(), 4U);
-  EXPECT_EQ(lines(renderGroups({g}, {g6}, {true, true, false})).at(3),
+  EXPECT_EQ(splitLines(renderGroups({g}, {g6}, {true, false, true})).size(), 4U);
+  EXPECT_EQ(splitLines(renderGroups({g}, {g6}, {true, true, false})).at(3),
             "lo              0      224.0.0.1");
 }
 
 // --- live: a namespace made here ----------------------------------------------------------------
 
 using testing::OwnedFd;
-using testing::socketIn;
 
 class NetstatModesLiveTest : public ::testing::Test {
  protected:
@@ -347,22 +342,8 @@ class NetstatModesLiveTest : public ::testing::Test {
     // A second pair left down, both ends in A: -i shows it only with -a.
     a_->ip({"link", "add", "pmd0", "type", "veth", "peer", "name", "pmd1"});
 
-    v4_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET, SOCK_DGRAM));
-    v6_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
-    ASSERT_GE(v4_->get(), 0);
-    ASSERT_GE(v6_->get(), 0);
-    ip_mreq mreq{};
-    ::inet_pton(AF_INET, "239.8.8.8", &mreq.imr_multiaddr);
-    ::inet_pton(AF_INET, ad.a_v4.c_str(), &mreq.imr_interface);
-    ASSERT_EQ(::setsockopt(v4_->get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq), 0)
-        << std::strerror(errno);
-    ipv6_mreq mreq6{};
-    ::inet_pton(AF_INET6, "ff05::8:8", &mreq6.ipv6mr_multiaddr);
-    const auto idx = a_->run({"cat", "/sys/class/net/" + veth_->interfaceA() + "/ifindex"});
-    ASSERT_TRUE(idx.ok());
-    mreq6.ipv6mr_interface = static_cast<unsigned>(std::stoul(idx.out));
-    ASSERT_EQ(::setsockopt(v6_->get(), IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq6, sizeof mreq6), 0)
-        << std::strerror(errno);
+    v4_ = testing::joinGroupIn(*a_, "239.8.8.8", ad.a_v4);
+    v6_ = testing::joinGroup6In(*a_, "ff05::8:8", veth_->interfaceA());
 
     // Traffic that moves counters: UDP to a closed port of B.
     sockaddr_in to{};
@@ -531,9 +512,9 @@ TEST_F(NetstatModesLiveTest, CountersCarryNstatAzValues) {
     const auto nstat = a_->run({"nstat", "-az"});
     ASSERT_TRUE(nstat.ok()) << nstat.err;
     const NetStats after = read();
-    ours = lines(renderCounters(before));
-    later = lines(renderCounters(after));
-    theirs = lines(nstat.out);
+    ours = splitLines(renderCounters(before));
+    later = splitLines(renderCounters(after));
+    theirs = splitLines(nstat.out);
     if (ours.size() == theirs.size() && ours.size() == later.size()) {
       break;
     }

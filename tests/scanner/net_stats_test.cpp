@@ -31,12 +31,14 @@
 #include <gtest/gtest.h>
 
 #include "netns.h"
+#include "netstat_text.h"
 #include "test_paths.h"
 
 namespace podnetstat::scanner {
 namespace {
 
 namespace fs = std::filesystem;
+using podnetstat::testing::splitLines;
 using namespace std::chrono_literals;
 
 fs::path extra() {
@@ -48,15 +50,6 @@ std::string readFile(const fs::path& p) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    out.push_back(line);
-  }
-  return out;
 }
 
 std::vector<std::string> words(const std::string& line) {
@@ -94,7 +87,7 @@ struct LinkCounters {
 /// `ip -s link`: interface name -> RX/TX bytes and packets.
 std::map<std::string, LinkCounters> parseIpSLink(const std::string& text) {
   std::map<std::string, LinkCounters> out;
-  const auto ls = lines(text);
+  const auto ls = splitLines(text);
   std::string current;
   for (std::size_t i = 0; i < ls.size(); ++i) {
     const auto w = words(ls[i]);
@@ -115,7 +108,7 @@ std::map<std::string, LinkCounters> parseIpSLink(const std::string& text) {
 /// `nstat -az`: counter name -> value.
 std::map<std::string, std::uint64_t> parseNstat(const std::string& text) {
   std::map<std::string, std::uint64_t> out;
-  for (const auto& line : lines(text)) {
+  for (const auto& line : splitLines(text)) {
     const auto w = words(line);
     if (w.size() >= 2 && w[0][0] != '#') {
       out[w[0]] = std::stoull(w[1]);
@@ -142,7 +135,7 @@ std::string routeFlagsText(std::uint32_t flags) {
 /// `netstat -rn` rows: Destination Gateway Genmask Flags MSS Window irtt Iface.
 std::vector<std::vector<std::string>> netstatRoutes(const std::string& text) {
   std::vector<std::vector<std::string>> out;
-  for (const auto& line : lines(text)) {
+  for (const auto& line : splitLines(text)) {
     auto w = words(line);
     if (w.size() == 8 && w[0] != "Destination") {
       out.push_back(std::move(w));
@@ -165,7 +158,7 @@ std::vector<std::vector<std::string>> ourRoutes(const NetStats& s) {
 std::vector<std::vector<std::string>> netstatGroups(const std::string& text) {
   std::vector<std::vector<std::string>> out;
   bool body = false;
-  for (const auto& line : lines(text)) {
+  for (const auto& line : splitLines(text)) {
     if (line.rfind("-----", 0) == 0) {
       body = true;
     } else if (body) {
@@ -189,7 +182,7 @@ std::vector<std::vector<std::string>> ourGroups(const NetStats& s) {
 /// Checks every line of `ip -6 route show table all` against the parsed ipv6_route rows.
 void expectIpv6RoutesCover(const NetStats& s, const std::string& ip_output) {
   int checked = 0;
-  for (const auto& line : lines(ip_output)) {
+  for (const auto& line : splitLines(ip_output)) {
     auto w = words(line);
     if (w.empty()) {
       continue;
@@ -330,7 +323,7 @@ TEST(NetStatsCaptureTest, GroupsMatchNetstatGn) {
 
 /// The text with line `n` (0-based) replaced.
 std::string replaceLine(const std::string& text, std::size_t n, const std::string& with) {
-  auto ls = lines(text);
+  auto ls = splitLines(text);
   ls.at(n) = with;
   std::string out;
   for (const auto& l : ls) {
@@ -378,7 +371,7 @@ TEST(NetStatsMalformedTest, RoutesSkipBadRowsAndKeepTheRest) {
   std::vector<Ipv6Route> out6;
   const ParseCounts c6 = parseIpv6Routes(text6, out6);
   EXPECT_EQ(c6.skipped, 2U);  // truncated; prefix 255
-  EXPECT_EQ(out6.size(), lines(good6).size() - 1);
+  EXPECT_EQ(out6.size(), splitLines(good6).size() - 1);
 }
 
 TEST(NetStatsMalformedTest, CounterPairsSkipOnlyTheBrokenPair) {
@@ -386,7 +379,7 @@ TEST(NetStatsMalformedTest, CounterPairsSkipOnlyTheBrokenPair) {
   std::vector<Counter> all;
   ASSERT_EQ(parseCounterPairs(good, all).skipped, 0U);
   // The value line "Tcp: 1 200 120000 -1 ...", without its last value.
-  const auto ls = lines(good);
+  const auto ls = splitLines(good);
   std::size_t tcp = 0;
   while (tcp < ls.size() && ls[tcp].rfind("Tcp: 1", 0) != 0) {
     ++tcp;
@@ -414,7 +407,7 @@ TEST(NetStatsMalformedTest, Snmp6SkipsBadLines) {
   const ParseCounts c =
       parseSnmp6(readFile(extra() / "snmp6") + "Ip6Broken\nIp6Bad x\nIp6Extra 1 2\n", out);
   EXPECT_EQ(c.skipped, 3U);
-  EXPECT_EQ(c.rows, lines(readFile(extra() / "snmp6")).size());
+  EXPECT_EQ(c.rows, splitLines(readFile(extra() / "snmp6")).size());
 }
 
 TEST(NetStatsMalformedTest, IgmpSkipsBadDeviceWithItsGroups) {
@@ -591,7 +584,6 @@ TEST(ParseLinkMessagesTest, BrokenMessagesAreCountedNotTrusted) {
 // --- live: real namespaces --------------------------------------------------------------------
 
 using testing::OwnedFd;
-using testing::socketIn;
 
 class NetStatsLiveTest : public ::testing::Test {
  protected:
@@ -609,23 +601,8 @@ class NetStatsLiveTest : public ::testing::Test {
     a_->ip({"-6", "route", "add", "2001:db8:5::/48", "via", ad.b_v6, "metric", "11"});
 
     // Multicast memberships held by sockets of ours made inside A.
-    v4_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET, SOCK_DGRAM));
-    v6_ = std::make_unique<OwnedFd>(socketIn(*a_, AF_INET6, SOCK_DGRAM));
-    ASSERT_GE(v4_->get(), 0);
-    ASSERT_GE(v6_->get(), 0);
-    ip_mreq mreq{};
-    ::inet_pton(AF_INET, "239.7.7.7", &mreq.imr_multiaddr);
-    ::inet_pton(AF_INET, ad.a_v4.c_str(), &mreq.imr_interface);
-    ASSERT_EQ(::setsockopt(v4_->get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq), 0)
-        << std::strerror(errno);
-    ipv6_mreq mreq6{};
-    ::inet_pton(AF_INET6, "ff05::7:7", &mreq6.ipv6mr_multiaddr);
-    // The index of A's veth end, as A sees it.
-    const auto idx = a_->run({"cat", "/sys/class/net/" + veth_->interfaceA() + "/ifindex"});
-    ASSERT_TRUE(idx.ok());
-    mreq6.ipv6mr_interface = static_cast<unsigned>(std::stoul(idx.out));
-    ASSERT_EQ(::setsockopt(v6_->get(), IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq6, sizeof mreq6), 0)
-        << std::strerror(errno);
+    v4_ = testing::joinGroupIn(*a_, "239.7.7.7", ad.a_v4);
+    v6_ = testing::joinGroup6In(*a_, "ff05::7:7", veth_->interfaceA());
 
     // Traffic that moves the counters: UDP to a closed port of B (ICMP unreachable comes
     // back), a bounded number of datagrams.

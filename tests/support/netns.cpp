@@ -1,6 +1,8 @@
 #include "netns.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -660,6 +662,37 @@ int socketIn(const NetNamespace& ns, int family, int type) {
     }
   });
   t.join();
+  return fd;
+}
+
+std::unique_ptr<OwnedFd> joinGroupIn(const NetNamespace& ns,
+                                     const std::string& group,
+                                     const std::string& interface_address) {
+  auto fd = std::make_unique<OwnedFd>(socketIn(ns, AF_INET, SOCK_DGRAM));
+  ip_mreq request{};
+  if (fd->get() < 0 || ::inet_pton(AF_INET, group.c_str(), &request.imr_multiaddr) != 1 ||
+      ::inet_pton(AF_INET, interface_address.c_str(), &request.imr_interface) != 1 ||
+      ::setsockopt(fd->get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "join " + group + " on " + interface_address + " in " + ns.name());
+  }
+  return fd;
+}
+
+std::unique_ptr<OwnedFd> joinGroup6In(const NetNamespace& ns,
+                                      const std::string& group,
+                                      const std::string& interface) {
+  auto fd = std::make_unique<OwnedFd>(socketIn(ns, AF_INET6, SOCK_DGRAM));
+  // The interface's index as the namespace numbers it.
+  const CommandResult index = ns.run({"cat", "/sys/class/net/" + interface + "/ifindex"});
+  ipv6_mreq request{};
+  request.ipv6mr_interface = static_cast<unsigned>(std::strtoul(index.out.c_str(), nullptr, 10));
+  if (fd->get() < 0 || !index.ok() || request.ipv6mr_interface == 0 ||
+      ::inet_pton(AF_INET6, group.c_str(), &request.ipv6mr_multiaddr) != 1 ||
+      ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_JOIN_GROUP, &request, sizeof request) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "join " + group + " on " + interface + " in " + ns.name());
+  }
   return fd;
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -219,6 +220,20 @@ class Subprocess {
 /// A socket made inside `ns` (a socket stays in the namespace it was made in) by a thread that
 /// enters it; -1 on failure.
 int socketIn(const NetNamespace& ns, int family, int type);
+
+class OwnedFd;
+
+/// A UDP socket made inside `ns` that joined the IPv4 multicast `group` on the interface with
+/// `interface_address`: a membership that /proc/net/igmp and `netstat -g` show while the socket
+/// lives. Throws std::system_error when the kernel refuses.
+std::unique_ptr<OwnedFd> joinGroupIn(const NetNamespace& ns,
+                                     const std::string& group,
+                                     const std::string& interface_address);
+
+/// The same for an IPv6 `group`, joined on `interface` (as `ns` names it).
+std::unique_ptr<OwnedFd> joinGroup6In(const NetNamespace& ns,
+                                      const std::string& group,
+                                      const std::string& interface);
 
 /// Closes a file descriptor when it goes out of scope.
 class OwnedFd {
