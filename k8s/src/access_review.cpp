@@ -73,15 +73,14 @@ class BeastKubeApiClient final : public KubeApi {
       return bearer.error();
     }
     auto answer = send(path, json_body, *bearer);
-    if (answer && answer->status == 401 && !options_.token_file.empty()) {
+    if (answer && answer->status == 401) {
       // Our own token may have rotated since it was read: read it again, retry once if changed.
-      const std::string old = *bearer;
-      bearer = token_.get(true);
-      if (!bearer) {
-        return bearer.error();
+      auto rotated = token_.rotatedSince(*bearer);
+      if (!rotated) {
+        return rotated.error();
       }
-      if (*bearer != old) {
-        answer = send(path, json_body, *bearer);
+      if (*rotated) {
+        answer = send(path, json_body, **rotated);
       }
     }
     return answer;

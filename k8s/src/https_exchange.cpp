@@ -104,6 +104,20 @@ Result<std::string> TokenFile::get(bool force) {
   return token_;
 }
 
+Result<std::optional<std::string>> TokenFile::rotatedSince(const std::string& refused) {
+  if (path_.empty()) {
+    return std::optional<std::string>{};
+  }
+  auto token = get(true);
+  if (!token) {
+    return token.error();
+  }
+  if (*token == refused) {
+    return std::optional<std::string>{};
+  }
+  return std::optional<std::string>(std::move(*token));
+}
+
 std::optional<HttpsUrl> parseHttpsUrl(const std::string& url,
                                       const char* tls_port,
                                       const char* plain_port) {

@@ -89,10 +89,12 @@ class TokenFile {
             const Clock& clock,
             std::string what);
 
-  bool configured() const { return !path_.empty(); }
-
   /// The token; "" when no file is configured.
   Result<std::string> get(bool force);
+
+  /// After the server answered 401 to `refused`: the file read again, and the token in it when
+  /// it has rotated since (worth one retry); nullopt when it has not, or without a file.
+  Result<std::optional<std::string>> rotatedSince(const std::string& refused);
 
  private:
   std::filesystem::path path_;

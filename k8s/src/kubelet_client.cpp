@@ -63,15 +63,14 @@ Result<std::string> BeastKubeletClient::getPods() {
     return bearer.error();
   }
   auto answer = get(target, *bearer);
-  if (answer && answer->status == 401 && !options_.token_file.empty()) {
+  if (answer && answer->status == 401) {
     // The token may have rotated since it was read: read it again and retry once if it changed.
-    const std::string old = *bearer;
-    bearer = token_.get(true);
-    if (!bearer) {
-      return bearer.error();
+    auto rotated = token_.rotatedSince(*bearer);
+    if (!rotated) {
+      return rotated.error();
     }
-    if (*bearer != old) {
-      answer = get(target, *bearer);
+    if (*rotated) {
+      answer = get(target, **rotated);
     }
   }
   if (!answer) {
