@@ -160,16 +160,10 @@ class ServeProcess {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (;;) {
-      agent::HttpClient client("127.0.0.1", port_, std::chrono::seconds(2));
-      auto r = client.get("/readyz");
-      if (r.ok() && r->status == 200) {
-        return;
-      }
+    while (!waitReady(port_, std::chrono::milliseconds(200))) {
       if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
         throw std::runtime_error("podnetstat serve did not get ready");
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 
