@@ -94,8 +94,8 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
       };
   NetCounterFunction net_counters;
   if (real_scan) {
-    net_counters = [roots = options_.roots](const scanner::ScanResult& scan) {
-      return readNetCounters(scan, roots);
+    net_counters = [scanner = scanner_.get()](const scanner::ScanResult& scan) {
+      return readNetCounters(scan, *scanner);
     };
   }
   refresher_ = std::make_unique<SnapshotRefresher>(options_.scan, options_.refresh,

@@ -1,9 +1,6 @@
 #include "podnetstat/agent/net_metrics.h"
 
-#include <algorithm>
-#include <atomic>
 #include <charconv>
-#include <thread>
 
 #include "podnetstat/agent/metrics.h"
 
@@ -93,34 +90,22 @@ NetnsCounters netnsCounters(const scanner::NetStats& stats) {
 }
 
 std::vector<NetnsCounters> readNetCounters(const scanner::ScanResult& scan,
-                                           const scanner::Roots& roots,
-                                           unsigned threads) {
+                                           const scanner::Scanner& scanner) {
   const auto files = scanner::NetStatsFileSet()
                          .add(NetStatsFile::Dev)
                          .add(NetStatsFile::Snmp)
                          .add(NetStatsFile::Snmp6)
                          .add(NetStatsFile::Netstat);
   std::vector<NetnsCounters> out(scan.namespaces.size());
-  std::atomic<std::size_t> next{0};
-  const auto work = [&] {
-    for (std::size_t i = next++; i < out.size(); i = next++) {
-      const scanner::NetNamespace& ns = scan.namespaces[i];
-      if (ns.pids.empty()) {
-        continue;  // reading it would mean entering it: not for every scan
-      }
-      if (auto stats = scanner::readNetStats(roots, ns, files)) {
-        out[i] = netnsCounters(*stats);
-      }
+  scanner.parallelFor(out.size(), [&](std::size_t i) {
+    const scanner::NetNamespace& ns = scan.namespaces[i];
+    if (ns.pids.empty()) {
+      return;  // reading it would mean entering it: not for every scan
     }
-  };
-  const unsigned helpers =
-      std::min<unsigned>(std::max(threads, 1U) - 1, static_cast<unsigned>(out.size() / 8));
-  std::vector<std::jthread> pool;
-  pool.reserve(helpers);
-  for (unsigned t = 0; t < helpers; ++t) {
-    pool.emplace_back(work);
-  }
-  work();
+    if (auto stats = scanner::readNetStats(scanner.roots(), ns, files)) {
+      out[i] = netnsCounters(*stats);
+    }
+  });
   return out;
 }
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -382,6 +383,22 @@ Scanner::~Scanner() = default;
 
 const Roots& Scanner::roots() const {
   return impl_->roots;
+}
+
+void Scanner::parallelFor(std::size_t count, const std::function<void(std::size_t)>& task) const {
+  // One task per worker, each taking the next index: a slow index holds up one worker only.
+  std::atomic<std::size_t> next{0};
+  const auto drain = [&] {
+    for (std::size_t i = next++; i < count; i = next++) {
+      task(i);
+    }
+  };
+  const std::size_t workers = std::min<std::size_t>(impl_->pool->size(), count);
+  TaskGroup group(*impl_->pool);
+  for (std::size_t w = 0; w < workers; ++w) {
+    group.run(drain);
+  }
+  group.wait();
 }
 
 Result<ScanResult> Scanner::scan(const ScanOptions& options) const {

@@ -201,7 +201,7 @@ class NetMetricsLiveTest : public ::testing::Test {
     pods.metadata =
         std::make_shared<k8s::PodMetadata>(k8s::mergePodMetadata(&cri, nullptr, nullptr));
     pods.index = k8s::PodIndex::build(*scan, *pods.metadata, k8s::NodeFiles(roots));
-    auto counters = readNetCounters(*scan, roots);
+    auto counters = readNetCounters(*scan, scanner);
     const Snapshot snapshot(std::move(*scan), "node-1", 1, std::move(pods), std::move(counters));
     ScanMetrics scan_metrics;
     return scan_metrics.render(&snapshot, nullptr);

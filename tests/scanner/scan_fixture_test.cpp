@@ -3,7 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -192,6 +196,30 @@ TEST_F(ScanFixture, FilterKeepsOnlyMatchingSocketsWithTheirOwners) {
   const Socket* shared = byInode(*result, 143708);
   ASSERT_NE(shared, nullptr);
   EXPECT_EQ(result->owners(*shared).size(), 2U);
+}
+
+// Work beside the scan (the agent's network counters) runs on the scanner's own pool: every
+// index once, on no more threads than the pool has, never on new ones, never on the caller's.
+TEST(Scan, ParallelForRunsEveryIndexOnceOnThePoolsThreads) {
+  const Scanner scanner(Roots{"/proc", "/nonexistent"}, 3);
+  std::mutex mutex;
+  std::set<pid_t> threads;
+  for (int round = 0; round < 20; ++round) {
+    constexpr std::size_t kCount = 500;
+    std::vector<std::atomic<int>> runs(kCount);
+    scanner.parallelFor(kCount, [&](std::size_t i) {
+      runs[i].fetch_add(1);
+      const std::lock_guard lock(mutex);
+      threads.insert(::gettid());
+    });
+    EXPECT_TRUE(std::all_of(runs.begin(), runs.end(), [](const auto& n) { return n == 1; }))
+        << "round " << round;
+  }
+  scanner.parallelFor(0, [&](std::size_t) { ADD_FAILURE() << "ran for an empty range"; });
+  // A thread per call would show 20 rounds' worth of new thread IDs.
+  EXPECT_GE(threads.size(), 1U);
+  EXPECT_LE(threads.size(), 3U);
+  EXPECT_EQ(threads.count(::gettid()), 0U);
 }
 
 }  // namespace

@@ -36,11 +36,10 @@ struct NetnsCounters {
 /// The counters of `stats` (dev, snmp, snmp6 and netstat read).
 NetnsCounters netnsCounters(const scanner::NetStats& stats);
 
-/// Reads the counters of every namespace of `scan` (index for index) under `roots`, on up to
-/// `threads` threads. Never fails: an unreadable namespace has read == false.
+/// Reads the counters of every namespace of `scan` (index for index) under the scanner's roots,
+/// on the scanner's worker pool. Never fails: an unreadable namespace has read == false.
 std::vector<NetnsCounters> readNetCounters(const scanner::ScanResult& scan,
-                                           const scanner::Roots& roots,
-                                           unsigned threads = 2);
+                                           const scanner::Scanner& scanner);
 
 /// The Prometheus series of `counters`, one block per metric (HELP and TYPE once each, also when
 /// there are no series). `labels[i]` is namespace i's label set without braces

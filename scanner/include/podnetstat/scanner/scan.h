@@ -4,8 +4,10 @@
 // The steps are described once, at the top of scan.cpp.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +85,11 @@ class Scanner {
   [[nodiscard]] Result<ScanResult> scan(const ScanOptions& options) const;
 
   const Roots& roots() const;
+
+  /// Runs task(0) ... task(count - 1) on the scanner's worker pool and returns when all have
+  /// run, so that work beside the scan (the agent's network counters) starts no threads of its
+  /// own. `task` must not throw; calls for different indexes may run at the same time.
+  void parallelFor(std::size_t count, const std::function<void(std::size_t)>& task) const;
 
  private:
   struct Impl;
