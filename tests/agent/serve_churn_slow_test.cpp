@@ -3,10 +3,11 @@
 // namespaces and 200 socket-holding processes a minute), the agent scans every 100 ms and
 // clients ask every list endpoint in parallel. At least 500 scans; every answer is 200 and
 // well-formed (JSON, or Prometheus text); the agent never crashes; afterwards its open files are
-// back to their count before the churn and its memory within +10% of a warmed-up baseline.
+// back to their count before the churn and its memory within +10% of a warmed-up baseline (in
+// the plain and ASan builds; under TSan its shadow memory would be measured instead).
 //
 // Bounded: the churn runs until the agent has taken 500 scans and at least 60 s have passed, and
-// never longer than 100 s; every namespace (named prefix + PID + counter) and every process is
+// never longer than 300 s; every namespace (named prefix + PID + counter) and every process is
 // removed by RAII objects, also when an assertion fails.
 
 #include <algorithm>
@@ -40,11 +41,19 @@ using podnetstat::testing::ServeProcess;
 using podnetstat::testing::Subprocess;
 using Clock = std::chrono::steady_clock;
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kUnderTsan = true;
+#else
+constexpr bool kUnderTsan = false;
+#endif
+
 constexpr int kChurners = 2;  // threads, each making and removing one namespace at a time
 constexpr int kClients = 3;   // threads asking the API
 constexpr long kMinScans = 500;
 constexpr auto kMinChurn = 60s;
-constexpr auto kMaxChurn = 100s;
+// A plain build reaches 500 scans in about 50 s; one under TSan runs 5-15x slower and needs
+// minutes. Still bounded either way.
+constexpr auto kMaxChurn = 300s;
 
 /// What the churn threads made, for the rates.
 struct ChurnCounts {
@@ -303,7 +312,15 @@ TEST(ServeChurn, ScansAndAnswersStayCorrectWhileNamespacesAndProcessesComeAndGo)
               rss_baseline, anon_baseline, rss_end, anon_end, fds_start, fds_end);
   // Memory within +10% of the warmed-up baseline. (It measures only what the agent keeps: the
   // clients' keep-alive connections leave no TIME_WAIT sockets behind for it to list.)
-  EXPECT_LE(rss_end, rss_baseline + rss_baseline / 10);
+  if (kUnderTsan) {
+    // TSan's shadow of the heap (4x every byte ever touched) is most of a TSan agent's memory and
+    // grows with the spread of heap addresses used, not with what the agent keeps: its own
+    // profile (TSAN_OPTIONS=profile_memory) shows shadow 6 -> 19 MB in this test while the heap
+    // stays at 1-3 MB. The bound is checked in the plain and ASan builds.
+    std::printf("rss bound not checked under TSan (its shadow memory, not the agent's)\n");
+  } else {
+    EXPECT_LE(rss_end, rss_baseline + rss_baseline / 10);
+  }
   // Still serving.
   HttpClient client("127.0.0.1", agent.port());
   auto r = client.get("/api/v1/sockets");
