@@ -279,38 +279,42 @@ TEST(ServeContainerdEndToEnd, TheApiAttributesEverySocketToItsPod) {
     }
   }
 
-  // The per-pod endpoints return exactly the sockets the full list gives the pod (all three lists
-  // come from the same snapshot when asked right away; ask again while a refresh fell between,
-  // which under a sanitizer's slowdown can happen several times in a row).
+  // The per-pod endpoints return exactly the sockets the full list gives the pod. All three
+  // lists come from the same snapshot when asked right away; ask again (briefly) while a refresh
+  // fell between, which under a sanitizer's slowdown can happen several times in a row.
   for (const TestPod& pod : pods) {
     const std::string by_name =
         "/api/v1/namespaces/" + pod.namespace_name + "/pods/" + pod.name + "/sockets";
-    bool same = false;
-    std::string detail = "never three answers of one snapshot";
+    json all;
+    json mine;
+    json mine_by_uid;
+    bool one_snapshot = false;
     const auto give_up = std::chrono::steady_clock::now() + 60s;
-    while (!same && std::chrono::steady_clock::now() < give_up) {
-      const json all = agent.getJson("/api/v1/sockets");
-      const json mine = agent.getJson(by_name);
-      const json mine_by_uid = agent.getJson("/api/v1/pods/" + pod.uid + "/sockets");
-      if (all.at("scannedAt") != mine.at("scannedAt") ||
-          all.at("scannedAt") != mine_by_uid.at("scannedAt")) {
-        continue;
-      }
-      json expected = json::array();
-      for (const json& s : all.at("items")) {
-        if (podUid(s) == pod.uid) {
-          expected.push_back(s);
-        }
-      }
-      EXPECT_FALSE(expected.empty()) << pod.name;
-      same = socketKeys(expected) == socketKeys(mine.at("items")) &&
-             socketKeys(expected) == socketKeys(mine_by_uid.at("items"));
-      detail = "expected " + expected.dump() + "\ngot " + mine.dump();
-      for (const json& s : mine.at("items")) {
-        EXPECT_EQ(podUid(s), pod.uid);
+    while (!one_snapshot && std::chrono::steady_clock::now() < give_up) {
+      all = agent.getJson("/api/v1/sockets");
+      mine = agent.getJson(by_name);
+      mine_by_uid = agent.getJson("/api/v1/pods/" + pod.uid + "/sockets");
+      one_snapshot = all.at("scannedAt") == mine.at("scannedAt") &&
+                     all.at("scannedAt") == mine_by_uid.at("scannedAt");
+      if (!one_snapshot) {
+        std::this_thread::sleep_for(50ms);
       }
     }
-    EXPECT_TRUE(same) << pod.name << ": " << detail.substr(0, 4000);
+    ASSERT_TRUE(one_snapshot) << pod.name << ": never three answers of one snapshot in 60 s";
+    json expected = json::array();
+    for (const json& s : all.at("items")) {
+      if (podUid(s) == pod.uid) {
+        expected.push_back(s);
+      }
+    }
+    EXPECT_FALSE(expected.empty()) << pod.name;
+    EXPECT_EQ(socketKeys(expected), socketKeys(mine.at("items")))
+        << pod.name << ": expected " << expected.dump().substr(0, 2000) << "\ngot "
+        << mine.dump().substr(0, 2000);
+    EXPECT_EQ(socketKeys(expected), socketKeys(mine_by_uid.at("items"))) << pod.name;
+    for (const json& s : mine.at("items")) {
+      EXPECT_EQ(podUid(s), pod.uid);
+    }
   }
   // The pod filters of the full list.
   {
