@@ -105,7 +105,8 @@ void BM_ParseNetCounterFiles(benchmark::State& state) {
 }
 
 /// Reading (kernel + parse) those four files of every namespace of this machine, one after the
-/// other: the per-scan cost of the agent's network counters, without its two threads.
+/// other: the per-scan cost of the agent's network counters, without the scanner's worker pool
+/// that spreads them.
 void BM_ReadNetCountersThisMachine(benchmark::State& state) {
   using podnetstat::scanner::NetStatsFile;
   podnetstat::scanner::Scanner scanner(podnetstat::scanner::Roots{});

@@ -1,6 +1,7 @@
 #include "podnetstat/agent/net_metrics.h"
 
 #include <charconv>
+#include <exception>
 
 #include "podnetstat/agent/metrics.h"
 
@@ -102,8 +103,13 @@ std::vector<NetnsCounters> readNetCounters(const scanner::ScanResult& scan,
     if (ns.pids.empty()) {
       return;  // reading it would mean entering it: not for every scan
     }
-    if (auto stats = scanner::readNetStats(scanner.roots(), ns, files)) {
-      out[i] = netnsCounters(*stats);
+    try {
+      if (auto stats = scanner::readNetStats(scanner.roots(), ns, files)) {
+        out[i] = netnsCounters(*stats);
+      }
+    } catch (const std::exception&) {
+      // Out of memory: this namespace stays unread (read == false); a task must not throw.
+      out[i] = NetnsCounters{};
     }
   });
   return out;

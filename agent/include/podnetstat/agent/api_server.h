@@ -40,7 +40,7 @@ struct ApiServerOptions {
   scanner::Roots roots;
   std::string node_name;
   HttpServerOptions http;
-  /// Worker threads of the scanner (0: its default).
+  /// Worker threads of the scanner (0: its default), which also read the network counters.
   unsigned scan_threads = 0;
   /// The scan to run; empty = scanner::Scanner over `roots`, every namespace, with processes,
   /// read by `backend`.

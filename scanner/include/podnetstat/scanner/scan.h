@@ -88,7 +88,9 @@ class Scanner {
 
   /// Runs task(0) ... task(count - 1) on the scanner's worker pool and returns when all have
   /// run, so that work beside the scan (the agent's network counters) starts no threads of its
-  /// own. `task` must not throw; calls for different indexes may run at the same time.
+  /// own. `task` must not throw; calls for different indexes may run at the same time. Not to be
+  /// called from a task on this pool (it would wait on its own workers); callers on several
+  /// threads share the workers.
   void parallelFor(std::size_t count, const std::function<void(std::size_t)>& task) const;
 
  private:
