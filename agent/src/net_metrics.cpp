@@ -109,7 +109,6 @@ std::vector<NetnsCounters> readNetCounters(const scanner::ScanResult& scan,
       }
     } catch (const std::exception&) {
       // Out of memory: this namespace stays unread (read == false); a task must not throw.
-      out[i] = NetnsCounters{};
     }
   });
   return out;
