@@ -68,7 +68,7 @@ class BeastKubeApiClient final : public KubeApi {
   std::string endpoint() const override { return options_.url; }
 
   Result<KubeApiAnswer> post(const std::string& path, const std::string& json_body) override {
-    auto bearer = token_.get(false);
+    auto bearer = token_.get();
     if (!bearer) {
       return bearer.error();
     }

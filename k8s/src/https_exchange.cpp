@@ -86,7 +86,11 @@ TokenFile::TokenFile(std::filesystem::path path,
                      std::string what)
     : path_(std::move(path)), max_age_(max_age), clock_(clock), what_(std::move(what)) {}
 
-Result<std::string> TokenFile::get(bool force) {
+Result<std::string> TokenFile::get() {
+  return read(false);
+}
+
+Result<std::string> TokenFile::read(bool force) {
   if (path_.empty()) {
     return std::string{};
   }
@@ -108,7 +112,7 @@ Result<std::optional<std::string>> TokenFile::rotatedSince(const std::string& re
   if (path_.empty()) {
     return std::optional<std::string>{};
   }
-  auto token = get(true);
+  auto token = read(true);
   if (!token) {
     return token.error();
   }

@@ -89,14 +89,16 @@ class TokenFile {
             const Clock& clock,
             std::string what);
 
-  /// The token; "" when no file is configured.
-  Result<std::string> get(bool force);
+  /// The token, read again once older than `max_age`; "" when no file is configured.
+  Result<std::string> get();
 
   /// After the server answered 401 to `refused`: the file read again, and the token in it when
   /// it has rotated since (worth one retry); nullopt when it has not, or without a file.
   Result<std::optional<std::string>> rotatedSince(const std::string& refused);
 
  private:
+  Result<std::string> read(bool force);
+
   std::filesystem::path path_;
   std::chrono::steady_clock::duration max_age_;
   const Clock& clock_;

@@ -58,7 +58,7 @@ BeastKubeletClient::~BeastKubeletClient() = default;
 
 Result<std::string> BeastKubeletClient::getPods() {
   const std::string target = url_.path_prefix + "/pods";
-  auto bearer = token_.get(false);
+  auto bearer = token_.get();
   if (!bearer) {
     return bearer.error();
   }
