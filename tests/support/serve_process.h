@@ -149,16 +149,13 @@ class ServeProcess {
     process_ = std::make_unique<Subprocess>(argv);
     const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
     while (port_ == 0) {
-      std::ifstream in(port_file_);
-      unsigned p = 0;
-      if (in >> p && p > 0) {
-        port_ = static_cast<std::uint16_t>(p);
-        break;
-      }
-      if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
+      const std::vector<std::uint16_t> ports =
+          waitForPorts(port_file_, std::chrono::milliseconds(200));
+      if (!ports.empty() && ports.front() > 0) {
+        port_ = ports.front();
+      } else if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
         throw std::runtime_error("podnetstat serve did not write its port file");
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     while (!waitReady(port_, std::chrono::milliseconds(200))) {
       if (!process_->running() || std::chrono::steady_clock::now() > deadline) {
