@@ -95,7 +95,9 @@ std::string drain(HttpResponse& r) {
 
 class ApiHandlerTest : public ::testing::Test {
  protected:
-  ApiHandlerTest() : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {}
+  ApiHandlerTest()
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {}
 
   void publish(scanner::ScanResult scan = sampleScan()) {
     store_.publish(std::make_shared<const Snapshot>(std::move(scan), "node-1", 1'700'000'000'500));
@@ -363,7 +365,8 @@ TEST_F(ApiHandlerTest, ScanFailuresAreCounted) {
 }
 
 TEST_F(ApiHandlerTest, HealthListenerServesOnlyHealth) {
-  ApiHandler health(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, true);
+  ApiHandler health(store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {},
+                    true);
   publish();
   EXPECT_EQ(health({"GET", "/healthz"}).status, 200);
   EXPECT_EQ(health({"GET", "/readyz"}).status, 200);

@@ -80,7 +80,8 @@ std::string podCgroup(const std::string& uid, const std::string& container) {
 class ListenersApiTest : public ::testing::Test {
  protected:
   ListenersApiTest()
-      : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {
     scanner::NetNamespace host;
     host.inode = kHostNs;
     host.is_host = true;

@@ -162,7 +162,7 @@ class NetViewsLiveTest : public ::testing::Test {
   }
 
   HttpResponse request(const std::string& target) const {
-    NodeInfo node{"node-1", "6.1.0", "procfs"};
+    NodeInfo node{"node-1", "6.1.0", scanner::Backend::Procfs};
     node.netns_dir = testing::netnsDir().string();
     ApiHandler handler(store_, metrics_, node, {}, false);
     return handler({"GET", target});
@@ -362,7 +362,7 @@ TEST_F(NetViewsLiveTest, UnknownNamespaceIsNotFound) {
   EXPECT_NE(body.find("no-such-netns"), std::string::npos);
   get("/api/v1/netns/" + a_->name() + "/sockets", 404);
   EXPECT_EQ(request(viewPath("routes")).status, 200U);
-  NodeInfo node{"node-1", "6.1.0", "procfs"};
+  NodeInfo node{"node-1", "6.1.0", scanner::Backend::Procfs};
   const ApiHandler handler(store_, metrics_, node, {}, false);
   EXPECT_EQ(handler({"POST", viewPath("routes")}).status, 405U);
   EXPECT_EQ(handler({"HEAD", viewPath("stats")}).status, 200U);

@@ -46,7 +46,9 @@ std::string podCgroup(const std::string& uid, const std::string& container) {
 /// container (101).
 class PodApiTest : public ::testing::Test {
  protected:
-  PodApiTest() : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {
+  PodApiTest()
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {
     scanner::NetNamespace host;
     host.inode = kHostNs;
     host.is_host = true;
@@ -316,8 +318,8 @@ TEST_F(PodApiTest, NodeReportsSourceHealth) {
   metadata.kubelet.endpoint = "https://10.0.0.1:10250";
   metadata.kubelet.error = "401 Unauthorized: the token lacks nodes/proxy get";
   metadata.kubelet.last_attempt = std::chrono::system_clock::now();
-  const json node = json::parse(
-      nodeJson(NodeInfo{"node-1", "6.1.0", "procfs"}, store_.current().get(), &metadata, metrics_));
+  const json node = json::parse(nodeJson(NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs},
+                                         store_.current().get(), &metadata, metrics_));
   EXPECT_EQ(node.at("sources").at("cri"),
             json::parse(R"({"endpoint":"unix:///run/containerd/containerd.sock","ok":true,)"
                         R"("error":null})"));

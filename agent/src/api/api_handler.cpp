@@ -262,10 +262,9 @@ std::string nodeJson(const NodeInfo& node,
   out += R"(,"kernel":)";
   appendJsonString(out, node.kernel);
   out += R"(,"backend":)";
-  // The backend that read the tables (auto resolves per scan); the configured one before that.
-  appendJsonString(out, snapshot != nullptr && !snapshot->scan().backend.empty()
-                            ? snapshot->scan().backend
-                            : node.backend);
+  // The backend that read the tables; before the first scan, the one the scans use.
+  appendJsonString(
+      out, scanner::backendName(snapshot != nullptr ? snapshot->scan().backend : node.backend));
   out += R"(,"sources":{"cri":)";
   appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->cri);
   out += R"(,"kubelet":)";
@@ -614,7 +613,7 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
       }
       return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), nullptr, *view,
                              *view_query, scanner::Roots{node_.proc_root, node_.netns_dir},
-                             snapshot->scan().backend == "netlink");
+                             snapshot->scan().backend == scanner::Backend::Netlink);
     }
     case Route::PodView: {
       const k8s::Pod* pod = snapshot->podIndex().byName(seg[3], seg[5]);
@@ -628,7 +627,7 @@ HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
       }
       return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), pod, *view, *view_query,
                              scanner::Roots{node_.proc_root, node_.netns_dir},
-                             snapshot->scan().backend == "netlink");
+                             snapshot->scan().backend == scanner::Backend::Netlink);
     }
     default:
       return error(500, "unrouted path");

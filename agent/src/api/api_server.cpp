@@ -118,7 +118,7 @@ ApiServer::~ApiServer() {
 Result<Ok> ApiServer::start() {
   NodeInfo node{options_.node_name,
                 kernelRelease(),
-                std::string(options_.backend == scanner::Backend::Netlink ? "netlink" : "procfs"),
+                scanner::resolveBackend(options_.backend),
                 pod_cache_.get(),
                 options_.roots.proc.string(),
                 options_.roots.netns_dir.string()};

@@ -10,6 +10,7 @@
 
 #include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/socket_json.h"
+#include "podnetstat/scanner/wall_clock.h"
 
 namespace podnetstat::agent {
 namespace {
@@ -176,12 +177,6 @@ void appendGroup(std::string& out,
   appendJsonString(out, group.toString());
   field(out, "users", users);
   out += '}';
-}
-
-std::int64_t nowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -405,7 +400,7 @@ HttpResponse netViewResponse(const Snapshot& snapshot,
                              bool with_links) {
   const scanner::NetNamespace& ns = snapshot.scan().namespaces[netns_index];
   auto stats = scanner::readNetStats(roots, ns, netViewFiles(view));
-  const std::int64_t read_at = nowUnixMs();
+  const std::int64_t read_at = scanner::nowUnixMs();
   if (!stats) {
     return respond(503, kJsonType,
                    errorJson(503, "network namespace " + snapshot.netnsLabel(netns_index) + " (" +

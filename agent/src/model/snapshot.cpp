@@ -13,18 +13,13 @@
 #include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/agent/render/netstat_format.h"
 #include "podnetstat/agent/render/socket_json.h"
+#include "podnetstat/scanner/wall_clock.h"
 
 namespace podnetstat::agent {
 
 namespace {
 
 constexpr std::size_t kJsonBytesPerSocket = 480;
-
-std::int64_t nowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void appendNetnsJson(std::string& out,
                      const scanner::NetNamespace& ns,
@@ -400,7 +395,7 @@ void SnapshotRefresher::run() {
     const double seconds = std::chrono::duration<double>(scanned - begin).count();
     if (result.ok()) {
       try {
-        const std::int64_t completed = nowUnixMs();
+        const std::int64_t completed = scanner::nowUnixMs();
         PodAttribution pods;
         if (pods_) {
           pods = pods_(*result);

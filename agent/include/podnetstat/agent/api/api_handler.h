@@ -14,6 +14,7 @@
 #include "podnetstat/agent/model/snapshot.h"
 #include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/k8s/pod_metadata.h"
+#include "podnetstat/scanner/model.h"
 
 namespace podnetstat::agent {
 
@@ -21,7 +22,8 @@ namespace podnetstat::agent {
 struct NodeInfo {
   std::string node;
   std::string kernel;  // uname -r
-  std::string backend = "procfs";
+  /// The backend the scans use (resolved: never Auto), shown until the first scan says.
+  scanner::Backend backend = scanner::Backend::Procfs;
   /// The pod metadata sources (cri, kubelet in /api/v1/node); null: none configured.
   const k8s::PodMetadataCache* pod_cache = nullptr;
   /// Where the cgroups are read ("cgroup" source endpoint), and the namespaces' net files.
