@@ -1,6 +1,7 @@
 // Building the pod index of one scan (the rules are in pod_index.h):
 //  1. From the scan: PID -> netns inode, netns name -> inode, the host namespace.
-//  2. Cgroups of socket owners and of processes outside the host namespace -> pod UID and
+//  2. Cgroups (as the scan read them) of socket owners and of processes outside the host
+//     namespace -> pod UID and
 //     container ID (a container ID alone, from a private cgroup namespace, is looked up in the
 //     metadata).
 //  3. READY sandboxes: alive when their pid, netns file or a container's pid is there; their
@@ -14,9 +15,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -96,19 +95,6 @@ struct CgroupPlace {
 
 NodeFiles::NodeFiles(scanner::Roots roots) : roots_(std::move(roots)) {}
 
-std::optional<std::string> NodeFiles::readCgroup(std::int32_t pid) const {
-  std::ifstream in(roots_.proc / std::to_string(pid) / "cgroup", std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return std::nullopt;
-  }
-  return text.str();
-}
-
 std::optional<std::uint64_t> NodeFiles::netnsInodeOfPid(std::int32_t pid) const {
   if (pid <= 0) {
     return std::nullopt;
@@ -186,15 +172,19 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
       uid_of_sandbox.emplace(meta.sandbox_id, meta.uid);
     }
   }
+  std::unordered_map<std::int32_t, const std::string*> cgroup_text;
+  for (const scanner::ProcessCgroup& c : scan.cgroups) {
+    cgroup_text.emplace(c.pid, &c.text);
+  }
   std::unordered_map<std::int32_t, CgroupPlace> cgroup_of;
   for (const std::int32_t pid : wanted) {
-    const auto content = node.readCgroup(pid);
-    if (!content) {
+    const auto text = cgroup_text.find(pid);
+    if (text == cgroup_text.end()) {
       ++index.stats_.cgroups_missing;
       continue;
     }
     ++index.stats_.cgroups_read;
-    auto identity = parseProcCgroup(*content);
+    auto identity = parseProcCgroup(*text->second);
     if (!identity) {
       continue;
     }

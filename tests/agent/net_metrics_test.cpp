@@ -183,6 +183,7 @@ class NetMetricsLiveTest : public ::testing::Test {
     const scanner::Scanner scanner(roots);
     scanner::ScanOptions options;
     options.netns_names = {a_->name()};
+    options.cgroups = true;
     auto scan = scanner.scan(options);
     EXPECT_TRUE(scan.ok());
     if (!scan.ok()) {

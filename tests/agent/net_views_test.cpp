@@ -138,6 +138,7 @@ class NetViewsLiveTest : public ::testing::Test {
     scanner::ScanOptions options;
     options.netns_names = names;
     options.backend = backend;
+    options.cgroups = true;
     auto scan = scanner.scan(options);
     ASSERT_TRUE(scan.ok()) << scan.error().message;
     PodAttribution pods;

@@ -1,5 +1,5 @@
 // The pod side of the API over a hand-made snapshot: a scan built by hand, metadata from a fake
-// CRI answer (through the cache's merge), cgroups from a fixture proc tree, and the PodIndex
+// CRI answer (through the cache's merge), cgroups as the scan reads them, and the PodIndex
 // built from them as the agent does per scan. Checks the `pod` of sockets and namespaces, the pod
 // lists, the per-pod socket lists, the namespace/pod filters, the table's Pod column, the metrics'
 // pod labels and the source health.
@@ -130,10 +130,9 @@ class PodApiTest : public ::testing::Test {
     scan_.sockets.push_back(s);
   }
 
+  /// The cgroup file of `pid`, as the scan read it.
   void cgroup(std::int32_t pid, const std::string& path) {
-    const auto dir = dir_.path() / "proc" / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "cgroup") << "0::" << path << "\n";
+    scan_.cgroups.push_back({pid, "0::" + path + "\n"});
   }
 
   void publish() {

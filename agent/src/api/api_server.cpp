@@ -69,6 +69,7 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
       scanner::ScanOptions scan_options;
       scan_options.all_netns = true;
       scan_options.pid = true;
+      scan_options.cgroups = true;  // for the pod index
       scan_options.backend = backend;
       return scanner->scan(scan_options);
     };

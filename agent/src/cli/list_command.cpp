@@ -762,6 +762,7 @@ scanner::ScanOptions scanOptionsFor(const ListArgs& args) {
   // --pods needs the owners: a socket outside a pod's namespace (hostNetwork) is the pod's of
   // its owner.
   options.pid = args.format.programs || args.json || args.pods;
+  options.cgroups = args.pods;  // the pod index places processes by their cgroups
   options.all_netns = args.all_netns;
   options.backend = args.backend;
   options.netns_names = args.netns_names;
