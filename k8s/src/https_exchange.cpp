@@ -122,6 +122,56 @@ Result<std::optional<std::string>> TokenFile::rotatedSince(const std::string& re
   return std::optional<std::string>(std::move(*token));
 }
 
+HttpsExchangeOptions serverExchangeOptions(const std::string& what,
+                                           const std::string& url,
+                                           const std::filesystem::path& ca_file,
+                                           const std::string& no_ca_hint,
+                                           std::chrono::milliseconds timeout,
+                                           std::size_t max_body_bytes) {
+  HttpsExchangeOptions exchange;
+  exchange.timeout = timeout;
+  exchange.max_body_bytes = max_body_bytes;
+  exchange.where = what + " " + url;
+  exchange.verify_hint = ca_file.empty() ? no_ca_hint
+                                         : "the " + what + "'s certificate does not chain to " +
+                                               ca_file.string() + ", or names another host";
+  return exchange;
+}
+
+BearerHttpsClient::BearerHttpsClient(HttpsUrl url,
+                                     std::unique_ptr<ssl::context> tls,
+                                     HttpsExchangeOptions exchange,
+                                     const std::filesystem::path& token_file,
+                                     std::chrono::steady_clock::duration token_max_age,
+                                     const Clock* clock,
+                                     std::string what)
+    : url_(std::move(url)),
+      tls_(std::move(tls)),
+      exchange_(std::move(exchange)),
+      token_(
+          token_file, token_max_age, clock != nullptr ? *clock : systemClock(), std::move(what)) {}
+
+Result<HttpsAnswer> BearerHttpsClient::send(HttpsRequest request) {
+  auto bearer = token_.get();
+  if (!bearer) {
+    return bearer.error();
+  }
+  request.bearer = std::move(*bearer);
+  auto answer = httpsExchange(url_, tls_.get(), request, exchange_);
+  if (answer && answer->status == 401) {
+    // The token may have rotated since it was read: read it again, retry once if it changed.
+    auto rotated = token_.rotatedSince(request.bearer);
+    if (!rotated) {
+      return rotated.error();
+    }
+    if (*rotated) {
+      request.bearer = std::move(**rotated);
+      answer = httpsExchange(url_, tls_.get(), request, exchange_);
+    }
+  }
+  return answer;
+}
+
 std::optional<HttpsUrl> parseHttpsUrl(const std::string& url,
                                       const char* tls_port,
                                       const char* plain_port) {

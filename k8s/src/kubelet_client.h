@@ -35,14 +35,8 @@ class BeastKubeletClient final : public KubeletApi {
   Result<std::string> getPods() override;
 
  private:
-  using Answer = detail::HttpsAnswer;
-
-  Result<Answer> get(const std::string& target, const std::string& bearer);
-
   KubeletClientOptions options_;
-  KubeletUrl url_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
-  detail::TokenFile token_;
+  detail::BearerHttpsClient client_;
 };
 
 }  // namespace podnetstat::k8s
