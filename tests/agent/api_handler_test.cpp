@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "podnetstat/agent/render/metrics.h"
+
 namespace podnetstat::agent {
 namespace {
 
@@ -309,7 +311,7 @@ TEST_F(ApiHandlerTest, TableIsNetstatTextWithNamespaceAndPodColumns) {
 
 TEST_F(ApiHandlerTest, MetricsAreThePrometheusTextFormat) {
   publish();
-  metrics_.recordScan(store_.current()->scan(), 0.02, 1'700'000'000'500);
+  metrics_.recordScan(store_.current()->snapshot().scan(), 0.02, 1'700'000'000'500);
   auto r = call("/metrics");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -369,7 +369,7 @@ TEST_F(NetViewsLiveTest, UnknownNamespaceIsNotFound) {
   EXPECT_EQ(handler({"HEAD", viewPath("stats")}).status, 200U);
   const ApiHandler health(store_, metrics_, node, {}, true);
   EXPECT_EQ(health({"GET", viewPath("routes")}).status, 404U);  // no data on the health port
-  store_.publish(nullptr);
+  store_.publish(std::shared_ptr<const SnapshotPages>());
   get(viewPath("routes"), 503);  // no snapshot
 }
 

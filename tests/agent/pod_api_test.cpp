@@ -294,7 +294,7 @@ TEST_F(PodApiTest, TheTableHasAPodColumn) {
 
 TEST_F(PodApiTest, MetricsCarryPodLabelsAndSourceHealth) {
   publish();
-  metrics_.recordScan(store_.current()->scan(), 0.01, 1'700'000'000'500);
+  metrics_.recordScan(store_.current()->snapshot().scan(), 0.01, 1'700'000'000'500);
   const std::string text = get("/metrics");
   EXPECT_THAT(
       text, ::testing::HasSubstr(R"(podnetstat_sockets{namespace="shop",pod="web-0",netns="cni-a",)"
@@ -318,7 +318,7 @@ TEST_F(PodApiTest, NodeReportsSourceHealth) {
   metadata.kubelet.error = "401 Unauthorized: the token lacks nodes/proxy get";
   metadata.kubelet.last_attempt = std::chrono::system_clock::now();
   const json node = json::parse(nodeJson(NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs},
-                                         store_.current().get(), &metadata, metrics_));
+                                         &store_.current()->snapshot(), &metadata, metrics_));
   EXPECT_EQ(node.at("sources").at("cri"),
             json::parse(R"({"endpoint":"unix:///run/containerd/containerd.sock","ok":true,)"
                         R"("error":null})"));

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/api/api_handler.h"
+#include "podnetstat/agent/state/net_counters_reader.h"
 
 namespace podnetstat::agent {
 
