@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 werror=OFF
 [ "${CI:-}" = true ] && werror=ON
-bash scripts/install-deps.sh --chart   # the suite includes the Helm chart test
+# The suite includes the Helm chart test (real helm) and the conformance tests (redocly,
+# swagger-cli, prism, promtool, sslscan).
+bash scripts/install-deps.sh --chart --k8s-tools --conformance
 bash scripts/build.sh -DPODNETSTAT_WERROR="$werror"
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@"
