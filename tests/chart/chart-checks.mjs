@@ -156,14 +156,19 @@ export function render(options = {}) {
   return result;
 }
 
-/** Renders and expects a failure; returns Helm's error text. */
-export function renderError(options = {}) {
+/** Runs `action`, expecting it to throw; returns the error's text. */
+function failureOf(action, what) {
   try {
-    render(options);
+    action();
   } catch (e) {
     return e.message;
   }
-  throw new assert.AssertionError({ message: "rendering was expected to fail but succeeded" });
+  throw new assert.AssertionError({ message: `${what} was expected to fail but succeeded` });
+}
+
+/** Renders and expects a failure; returns Helm's error text. */
+export function renderError(options = {}) {
+  return failureOf(() => render(options), "rendering");
 }
 
 /** `helm lint --strict` (warnings fail too); returns its report, or throws with it. */
@@ -174,12 +179,7 @@ export function lint(options = {}) {
 
 /** Lints and expects a failure; returns Helm's report. */
 export function lintError(options = {}) {
-  try {
-    lint(options);
-  } catch (e) {
-    return e.message;
-  }
-  throw new assert.AssertionError({ message: "helm lint --strict was expected to fail but passed" });
+  return failureOf(() => lint(options), "helm lint --strict");
 }
 
 /** The coalesced values (chart defaults + files + --set), as Helm merges them; not validated. */
