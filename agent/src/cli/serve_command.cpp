@@ -332,6 +332,8 @@ int runServe(int argc, char** argv) {
                  e.what());
     return kUsageError;
   }
+  // Before anything that logs (the token file, the CRI module, TLS): every line in one format.
+  setUpLogging(log_format, log_level);
 
   ApiServerOptions options;
   const auto usage = [](const std::string& flag, const std::string& message) {
@@ -448,7 +450,6 @@ int runServe(int argc, char** argv) {
                                              .cache_ttl = *ttl});
   }
 
-  setUpLogging(log_format, log_level);
   {
     bool cri_found = pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto";
     if (pod_flags.cri_endpoint == "auto") {
