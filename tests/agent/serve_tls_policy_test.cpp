@@ -200,8 +200,8 @@ TEST_F(TlsPolicy, SslscanListsOnlyTheAllowedSuites) {
   const std::string report = text.str();
 
   std::map<std::string, bool> protocols;  // "tls 1.2" -> enabled
-  const std::regex protocol(R"(<protocol type="(\w+)" version = "([\d.]+)" enabled = "(\d)") ");
-      for (std::sregex_iterator it(report.begin(), report.end(), protocol), end; it != end; ++it) {
+  const std::regex protocol(R"re(<protocol type="(\w+)" version="([\d.]+)" enabled="(\d)")re");
+  for (std::sregex_iterator it(report.begin(), report.end(), protocol), end; it != end; ++it) {
     protocols[(*it)[1].str() + " " + (*it)[2].str()] = (*it)[3] == "1";
   }
   EXPECT_EQ(protocols["tls 1.0"], false) << report;
