@@ -99,17 +99,18 @@ std::vector<std::string> loggedTo(const fs::path& log, std::vector<std::string> 
   return argv;
 }
 
-/// Polls GET `target` on 127.0.0.1:port with the reader's token until it answers 200; false when
-/// `alive` says the server died or after `timeout`.
-bool waitFor200(std::uint16_t port,
-                const std::string& target,
-                std::chrono::milliseconds timeout,
-                const std::function<bool()>& alive) {
+/// Polls GET `target` on 127.0.0.1:port with the reader's token until it answers (with 200 when
+/// `need_200`); false when `alive` says the server died or after `timeout`.
+bool waitForAnswer(std::uint16_t port,
+                   const std::string& target,
+                   bool need_200,
+                   std::chrono::milliseconds timeout,
+                   const std::function<bool()>& alive) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline && alive()) {
     HttpClient client("127.0.0.1", port, 5s);
     auto r = client.request("GET", target, {{"Authorization", std::string("Bearer ") + kReader}});
-    if (r.ok() && r->status == 200) {
+    if (r.ok() && (!need_200 || r->status == 200)) {
       return true;
     }
     std::this_thread::sleep_for(100ms);
@@ -243,7 +244,7 @@ class LivePodAgent : public ::testing::Test {
     const auto found = pt::waitForPorts(ports, 30s);
     ASSERT_FALSE(found.empty()) << readFile(dir_.path() / "agent.log");
     agent_port_ = found.front();
-    ASSERT_TRUE(waitFor200(agent_port_, "/readyz", 60s, [&] { return agent_->running(); }))
+    ASSERT_TRUE(waitForAnswer(agent_port_, "/readyz", true, 60s, [&] { return agent_->running(); }))
         << readFile(dir_.path() / "agent.log");
   }
 
@@ -299,7 +300,7 @@ class OpenApiPrism : public LivePodAgent {
         prism_log_,
         {prism_.string(), "proxy", "--errors", "-h", "127.0.0.1", "-p", std::to_string(prism_port_),
          specPath().string(), "http://127.0.0.1:" + std::to_string(agent_port_)}));
-    ASSERT_TRUE(waitFor200(prism_port_, "/healthz", 120s, [&] {
+    ASSERT_TRUE(waitForAnswer(prism_port_, "/healthz", false, 120s, [&] {
       return prism_process_->running();
     })) << readFile(prism_log_);
   }
