@@ -38,10 +38,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/http_client.h"
 #include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/pod_metadata.h"
 
+#include "http_client.h"
 #include "netns.h"
 #include "raw_http.h"
 #include "serve_process.h"
