@@ -5,13 +5,10 @@
 // the allowed ones taken, the server's order winning; and sslscan (Debian's) lists exactly the
 // allowed suites.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -27,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "netns.h"
+#include "raw_http.h"
 #include "serve_process.h"
 #include "test_paths.h"
 #include "tools.h"
@@ -68,21 +66,16 @@ Handshake handshake(std::uint16_t port,
     out.error = "the client does not know " + ciphers;
     return out;
   }
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
+  pt::Raw raw(port);
+  if (!raw.ok()) {
     out.error = "connect failed";
     return out;
   }
+  timeval tv{10, 0};
+  ::setsockopt(raw.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(raw.fd(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   SSL* ssl = SSL_new(ctx.get());
-  SSL_set_fd(ssl, fd);
+  SSL_set_fd(ssl, raw.fd());
   if (SSL_connect(ssl) == 1) {
     out.ok = true;
     out.version = SSL_get_version(ssl);
@@ -95,7 +88,6 @@ Handshake handshake(std::uint16_t port,
   }
   ERR_clear_error();
   SSL_free(ssl);
-  ::close(fd);
   return out;
 }
 
