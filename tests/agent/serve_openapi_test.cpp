@@ -467,9 +467,9 @@ TEST_F(OpenApiLive, EveryDocumentedQueryParameterIsAccepted) {
       // An array parameter (form style, exploded) is repeated, once per item of its example.
       const json& example = param["example"];
       std::string target = path;
-      for (const json& item : example.is_array() ? example : json::array({example})) {
+      for (const json& value : example.is_array() ? example : json::array({example})) {
         target += (target == path ? "?" : "&") + param["name"].get<std::string>() + "=" +
-                  (item.is_string() ? item.get<std::string>() : item.dump());
+                  (value.is_string() ? value.get<std::string>() : value.dump());
       }
       const auto r = get(target);
       EXPECT_EQ(r.status, ok_status) << target << ": " << r.body;
