@@ -326,6 +326,67 @@ TEST(PodIndex, KubeletGivesNamesLabelsOwnersAndDeclaredPorts) {
   EXPECT_EQ(web->sources, kSourceCri | kSourceKubelet | kSourceCgroup);
 }
 
+/// What the kubelet says of pod A while it is new: its spec container, no ID yet.
+PodList newPodAFromTheKubelet() {
+  PodList kubelet;
+  PodInfo info;
+  info.uid = info.runtime_uid = kUidA;
+  info.namespace_name = "shop";
+  info.name = "web-0";
+  info.phase = "Pending";
+  ContainerInfo c;
+  c.name = "nginx";
+  info.containers = {c};
+  kubelet.pods = {info};
+  return kubelet;
+}
+
+TEST(PodIndex, ANewPodsSandboxAndContainerTheRuntimeDoesNotListYetAreNoExtraContainers) {
+  // The runtime's last answer predates the pod (its sandbox was not READY yet): the kubelet
+  // knows its container by name only, the cgroups name the pause and the container by ID.
+  Node node;
+  node.cri.pods.erase(node.cri.pods.begin());
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U) << "neither the pause nor the unnamed container";
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_EQ(web->containers[0].id, "");
+  EXPECT_THAT(web->pids, ElementsAre(100, 101));
+  const auto sp = index.ofPid(101);
+  ASSERT_TRUE(sp.has_value());
+  EXPECT_EQ(sp->pod, web);
+  EXPECT_EQ(sp->container, nullptr);
+  EXPECT_EQ(index.stats().unknown_containers, 2U);
+}
+
+TEST(PodIndex, AContainerStartedSinceTheRuntimesLastAnswerIsNoUnnamedContainer) {
+  Node node;
+  node.cri.pods[0].containers.clear();  // the sandbox is READY, its container not listed yet
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U);
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_EQ(node.ownerOf(index, 8080), "web-0");
+  EXPECT_EQ(index.stats().unknown_containers, 1U);
+}
+
+TEST(PodIndex, ANewPodsContainerNamedByTheKubeletWithoutIdIsTheRuntimesOne) {
+  Node node;
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U) << "not once without its ID and once with";
+  EXPECT_EQ(web->containers[0].id, kContainerA);
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_THAT(web->containers[0].pids, ElementsAre(101));
+  EXPECT_EQ(index.stats().unknown_containers, 0U);
+}
+
 TEST(PodIndex, KubeletPodsOfFinishedPhasesAreNotListed) {
   Node node;
   PodList kubelet;

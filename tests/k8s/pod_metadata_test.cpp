@@ -160,6 +160,53 @@ TEST(PodMetadataMerge, ContainersJoinByIdAndKeepTheSpecsPorts) {
   EXPECT_FALSE(md.findContainer(std::string(64, '9')).has_value());
 }
 
+TEST(PodMetadataMerge, KubeletContainersWithoutIdsYetAreTheRuntimesOfTheSameName) {
+  // A new pod: the kubelet's status has no container IDs yet, the runtime has the containers.
+  CriSnapshot cri;
+  CriPod pod;
+  pod.uid = kUid;
+  pod.sandbox_id = std::string(64, 'a');
+  CriContainer alpha;
+  alpha.id = std::string(64, '1');
+  alpha.name = "alpha";
+  alpha.pid = 71;
+  alpha.state = CriContainerState::Running;
+  CriContainer beta = alpha;
+  beta.id = std::string(64, '2');
+  beta.name = "beta";
+  beta.pid = 72;
+  CriContainer beta_created = beta;  // a later attempt, not running yet
+  beta_created.id = std::string(64, '3');
+  beta_created.pid = 0;
+  beta_created.state = CriContainerState::Created;
+  pod.containers = {beta, alpha, beta_created};
+  cri.pods = {pod};
+  PodList list;
+  PodInfo info;
+  info.uid = info.runtime_uid = kUid;
+  info.name = "duo";
+  ContainerInfo a;
+  a.name = "alpha";
+  ContainerInfo b;
+  b.name = "beta";
+  b.ports = {{"", 8082, "UDP", 0, ""}};
+  info.containers = {a, b};
+  list.pods = {info};
+  const PodMetadata md = mergePodMetadata(&cri, &list, nullptr);
+  ASSERT_EQ(md.pods.size(), 1U);
+  const auto& containers = md.pods[0].containers;
+  ASSERT_EQ(containers.size(), 3U);  // alpha, beta (the running one), beta's other attempt
+  EXPECT_EQ(containers[0].name, "alpha");
+  EXPECT_EQ(containers[0].id, alpha.id);
+  EXPECT_EQ(containers[0].pid, 71);
+  EXPECT_EQ(containers[1].name, "beta");
+  EXPECT_EQ(containers[1].id, beta.id);
+  EXPECT_EQ(containers[1].pid, 72);
+  EXPECT_EQ(containers[1].ports.size(), 1U);
+  EXPECT_EQ(containers[2].id, beta_created.id);
+  EXPECT_EQ(md.findContainer(alpha.id)->container->name, "alpha");
+}
+
 TEST(PodMetadataCache, BeforeTheFirstRefreshItIsEmptyButKnowsItsSources) {
   auto body = std::make_shared<std::string>(podListWith("web-0"));
   PodMetadataSources sources;
