@@ -15,10 +15,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/auth.h"
+#include "podnetstat/agent/http/auth.h"
+#include "podnetstat/agent/http/http_server.h"
+#include "podnetstat/agent/http/tls_certificates.h"
 #include "podnetstat/agent/http_client.h"
-#include "podnetstat/agent/http_server.h"
-#include "podnetstat/agent/tls_certificates.h"
 #include "podnetstat/k8s/access_review.h"
 
 #include "netns.h"

@@ -1,7 +1,7 @@
 // The API handler as a pure function over a hand-made snapshot: routes, status codes, JSON
 // shapes, filters, tables and metrics, without sockets or threads.
 
-#include "podnetstat/agent/api_handler.h"
+#include "podnetstat/agent/api/api_handler.h"
 
 #include <algorithm>
 #include <regex>

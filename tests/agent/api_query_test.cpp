@@ -1,9 +1,9 @@
-#include "podnetstat/agent/api_query.h"
+#include "podnetstat/agent/api/api_query.h"
 
 #include <gtest/gtest.h>
 
-#include "podnetstat/agent/api_server.h"
-#include "podnetstat/agent/http_server.h"
+#include "podnetstat/agent/api/api_server.h"
+#include "podnetstat/agent/http/http_server.h"
 
 namespace podnetstat::agent {
 namespace {

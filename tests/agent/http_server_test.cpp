@@ -2,7 +2,7 @@
 // timeouts, the connection cap and graceful shutdown. The handler here is a toy; the API handler
 // has its own tests.
 
-#include "podnetstat/agent/http_server.h"
+#include "podnetstat/agent/http/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "podnetstat/agent/list_command.h"
+#include "podnetstat/agent/cli/list_command.h"
 
 #include "fixture_proc_root.h"
 #include "run_podnetstat.h"

@@ -2,7 +2,7 @@
 // counters, and live, on namespaces made here, that the series carry the pod and namespace labels
 // and move with traffic sent on the test's own veth pair.
 
-#include "podnetstat/agent/net_metrics.h"
+#include "podnetstat/agent/render/net_metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,8 +21,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"

@@ -4,7 +4,7 @@
 // carries what was set up (routes, groups, moved counters, MTU and flags with netlink), that an
 // unknown namespace or pod is 404 and a vanished namespace 503.
 
-#include "podnetstat/agent/net_views.h"
+#include "podnetstat/agent/api/net_views.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -23,7 +23,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/api_handler.h"
+#include "podnetstat/agent/api/api_handler.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"

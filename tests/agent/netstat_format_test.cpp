@@ -2,7 +2,7 @@
 // capture does not exercise), and the resolved (non -n) output of the capture through a fake
 // lookup that answers what the capture machine's databases answered.
 
-#include "podnetstat/agent/netstat_format.h"
+#include "podnetstat/agent/render/netstat_format.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "podnetstat/agent/list_command.h"
+#include "podnetstat/agent/cli/list_command.h"
 #include "podnetstat/scanner/scan.h"
 
 #include "fixture_proc_root.h"

@@ -3,7 +3,7 @@
 // (tests/fixtures/netstat-extra, see its capture.sh); the rules of each table on small inputs;
 // and live, on a namespace made here, against netstat and nstat run inside it.
 
-#include "podnetstat/agent/netstat_modes.h"
+#include "podnetstat/agent/render/netstat_modes.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

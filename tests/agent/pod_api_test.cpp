@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/api_handler.h"
+#include "podnetstat/agent/api/api_handler.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"

@@ -20,7 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/api_server.h"
+#include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/http_client.h"
 
 #include "netns.h"

@@ -22,9 +22,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/api_server.h"
+#include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/http_client.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 #include "netns.h"
 #include "sockmaker.h"

@@ -15,8 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "podnetstat/agent/http/http_server.h"
 #include "podnetstat/agent/http_client.h"
-#include "podnetstat/agent/http_server.h"
 
 #include "netns.h"
 #include "serve_process.h"

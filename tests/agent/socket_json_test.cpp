@@ -1,7 +1,7 @@
 // The socket object of DESIGN.md: hand-made sockets, string escaping, and `podnetstat list
 // --json` on the frozen capture (inodes and owners from its manifest).
 
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 #include <string>
 #include <vector>

@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "podnetstat/agent/api_handler.h"
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/api/api_handler.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/scanner/model.h"
 
 #include "fuzz_targets.h"

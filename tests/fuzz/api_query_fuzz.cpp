@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "podnetstat/agent/api_query.h"
+#include "podnetstat/agent/api/api_query.h"
 
 #include "fuzz_targets.h"
 

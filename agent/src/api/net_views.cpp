@@ -1,4 +1,4 @@
-#include "podnetstat/agent/net_views.h"
+#include "podnetstat/agent/api/net_views.h"
 
 #include <net/if.h>
 
@@ -8,8 +8,8 @@
 #include <string>
 #include <utility>
 
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {
 namespace {

@@ -14,7 +14,7 @@
 // On a TLS listener step 0 is the TLS handshake (under the read timeout, with the certificate
 // current at accept time), and closing sends close_notify before the TCP half-close.
 
-#include "podnetstat/agent/http_server.h"
+#include "podnetstat/agent/http/http_server.h"
 
 #include <sys/resource.h>
 
@@ -42,8 +42,8 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/tls_certificates.h"
+#include "podnetstat/agent/http/tls_certificates.h"
+#include "podnetstat/agent/render/json_write.h"
 
 namespace podnetstat::agent {
 

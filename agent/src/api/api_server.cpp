@@ -1,4 +1,4 @@
-#include "podnetstat/agent/api_server.h"
+#include "podnetstat/agent/api/api_server.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/api_handler.h"
+#include "podnetstat/agent/api/api_handler.h"
 
 namespace podnetstat::agent {
 

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/netstat_modes.h"
+#include "podnetstat/agent/render/netstat_modes.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>

@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "podnetstat/agent/api_query.h"
-#include "podnetstat/agent/http_message.h"
-#include "podnetstat/agent/netstat_modes.h"
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/api/api_query.h"
+#include "podnetstat/agent/http/http_message.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/netstat_modes.h"
 #include "podnetstat/scanner/net_stats.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"

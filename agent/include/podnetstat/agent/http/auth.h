@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "podnetstat/agent/http_message.h"
+#include "podnetstat/agent/http/http_message.h"
 #include "podnetstat/k8s/access_review.h"
 #include "podnetstat/k8s/clock.h"
 #include "podnetstat/scanner/result.h"

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "podnetstat/agent/commands.h"
-#include "podnetstat/agent/netstat_format.h"
+#include "podnetstat/agent/cli/commands.h"
+#include "podnetstat/agent/render/netstat_format.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
 

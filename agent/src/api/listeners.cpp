@@ -1,15 +1,15 @@
-#include "podnetstat/agent/listeners.h"
+#include "podnetstat/agent/api/listeners.h"
 
 #include <algorithm>
 #include <map>
 #include <string_view>
 #include <utility>
 
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/netstat_format.h"
-#include "podnetstat/agent/snapshot.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/render/metrics.h"
+#include "podnetstat/agent/render/netstat_format.h"
+#include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/scanner/filter.h"
 
 namespace podnetstat::agent {

@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "podnetstat/agent/api_query.h"
-#include "podnetstat/agent/http_message.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/api/api_query.h"
+#include "podnetstat/agent/http/http_message.h"
+#include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/exposure.h"
 
 namespace podnetstat::agent {

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/netstat_format.h"
+#include "podnetstat/agent/render/netstat_format.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "podnetstat/agent/http_message.h"
+#include "podnetstat/agent/http/http_message.h"
 #include "podnetstat/scanner/result.h"
 
 namespace podnetstat::agent {

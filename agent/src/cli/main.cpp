@@ -4,7 +4,7 @@
 #include <cstring>
 #include <exception>
 
-#include "podnetstat/agent/commands.h"
+#include "podnetstat/agent/cli/commands.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/model/snapshot.h"
 
 #include <malloc.h>
 
@@ -9,10 +9,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/netstat_format.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/render/metrics.h"
+#include "podnetstat/agent/render/netstat_format.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {
 

@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 
-#include "podnetstat/agent/api_query.h"
-#include "podnetstat/agent/http_message.h"
-#include "podnetstat/agent/http_server.h"
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/api/api_query.h"
+#include "podnetstat/agent/http/http_message.h"
+#include "podnetstat/agent/http/http_server.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/k8s/pod_metadata.h"
 
 namespace podnetstat::agent {

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/api_handler.h"
+#include "podnetstat/agent/api/api_handler.h"
 
 #include <sys/utsname.h>
 
@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/listeners.h"
-#include "podnetstat/agent/net_views.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/api/listeners.h"
+#include "podnetstat/agent/api/net_views.h"
+#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {
 

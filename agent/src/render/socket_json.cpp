@@ -1,4 +1,4 @@
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 #include <array>
 #include <charconv>

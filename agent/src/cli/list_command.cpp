@@ -12,7 +12,7 @@
 // the only selected namespace cannot be read, or when none of several can; 2 for a bad command
 // line.
 
-#include "podnetstat/agent/list_command.h"
+#include "podnetstat/agent/cli/list_command.h"
 
 #include <getopt.h>
 #include <unistd.h>
@@ -31,10 +31,10 @@
 #include <string_view>
 #include <vector>
 
-#include "podnetstat/agent/commands.h"
-#include "podnetstat/agent/net_views.h"
-#include "podnetstat/agent/netstat_modes.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/api/net_views.h"
+#include "podnetstat/agent/cli/commands.h"
+#include "podnetstat/agent/render/netstat_modes.h"
+#include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/net_stats.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "podnetstat/agent/http_server.h"
+#include "podnetstat/agent/http/http_server.h"
 #include "podnetstat/scanner/model.h"
 
 namespace podnetstat::agent {

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/json_write.h"
+#include "podnetstat/agent/render/json_write.h"
 
 #include <time.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {
 

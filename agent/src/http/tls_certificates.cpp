@@ -1,4 +1,4 @@
-#include "podnetstat/agent/tls_certificates.h"
+#include "podnetstat/agent/http/tls_certificates.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/api_query.h"
+#include "podnetstat/agent/api/api_query.h"
 
 #include <algorithm>
 #include <array>

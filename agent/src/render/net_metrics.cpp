@@ -1,9 +1,9 @@
-#include "podnetstat/agent/net_metrics.h"
+#include "podnetstat/agent/render/net_metrics.h"
 
 #include <charconv>
 #include <exception>
 
-#include "podnetstat/agent/metrics.h"
+#include "podnetstat/agent/render/metrics.h"
 
 namespace podnetstat::agent {
 namespace {

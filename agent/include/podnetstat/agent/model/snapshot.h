@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "podnetstat/agent/listeners.h"
-#include "podnetstat/agent/net_metrics.h"
+#include "podnetstat/agent/api/listeners.h"
+#include "podnetstat/agent/render/net_metrics.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/model.h"

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/auth.h"
+#include "podnetstat/agent/http/auth.h"
 
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/json_write.h"
+#include "podnetstat/agent/render/json_write.h"
 
 namespace podnetstat::agent {
 

@@ -1,10 +1,10 @@
-#include "podnetstat/agent/metrics.h"
+#include "podnetstat/agent/render/metrics.h"
 
 #include <charconv>
 #include <chrono>
 #include <cmath>
 
-#include "podnetstat/agent/snapshot.h"
+#include "podnetstat/agent/model/snapshot.h"
 
 namespace podnetstat::agent {
 

@@ -24,11 +24,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/api_server.h"
-#include "podnetstat/agent/auth.h"
-#include "podnetstat/agent/commands.h"
-#include "podnetstat/agent/json_write.h"
-#include "podnetstat/agent/socket_json.h"
+#include "podnetstat/agent/api/api_server.h"
+#include "podnetstat/agent/cli/commands.h"
+#include "podnetstat/agent/http/auth.h"
+#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/access_review.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/kubelet.h"

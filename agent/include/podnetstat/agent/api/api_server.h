@@ -11,11 +11,11 @@
 #include <string>
 #include <string_view>
 
-#include "podnetstat/agent/auth.h"
-#include "podnetstat/agent/http_server.h"
-#include "podnetstat/agent/metrics.h"
-#include "podnetstat/agent/snapshot.h"
-#include "podnetstat/agent/tls_certificates.h"
+#include "podnetstat/agent/http/auth.h"
+#include "podnetstat/agent/http/http_server.h"
+#include "podnetstat/agent/http/tls_certificates.h"
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/k8s/pod_metadata.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
