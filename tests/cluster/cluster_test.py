@@ -1002,6 +1002,63 @@ def server_minor():
     return int(v["major"]), int(re.match(r"\d+", v["minor"]).group(0))
 
 
+def literal_mount_propagation(path):
+    """The propagation of the mount containerd 1.6 finds for `path`: the longest mount point that
+    is a prefix of the path as written (it does not resolve symlinks such as /var/run -> /run)."""
+    best, best_fields = "", []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, best_fields = point, fields[6:fields.index("-")]
+    if any(f.startswith("shared:") for f in best_fields):
+        return "shared"
+    if any(f.startswith("master:") for f in best_fields):
+        return "slave"
+    return "private"
+
+
+def check_netns_propagation(report, values):
+    """The netns mount's HostToContainer propagation where the directory sits on a private mount
+    (the chart's default /var/run/netns on this machine: no systemd made "/" shared): the
+    container is not created, with the runtime's refusal that docs/deploy.md quotes; on a shared
+    mount it runs."""
+    netns = "/var/run/netns"
+    existed = os.path.exists(netns)
+    propagation = literal_mount_propagation(netns)
+    release = f"{RELEASE}-netns"
+    CLEANUP.append(("the netns propagation release", lambda: helm(
+        "uninstall", release, "-n", AGENT_NS, "--wait", "--ignore-not-found", timeout=180, check=False)))
+    helm("install", release, str(REPO / "charts" / "podnetstat"), "-n", AGENT_NS, "--create-namespace",
+         *helm_values_args(values, f"netns.hostPath={netns}"), timeout=120)
+    selector = f"app.kubernetes.io/instance={release}"
+
+    def outcome():
+        for pod in kubectl_json("-n", AGENT_NS, "get", "pods", "-l", selector)["items"]:
+            for c in pod["status"].get("containerStatuses", []):
+                if c.get("ready"):
+                    return "Ready", ""
+                waiting = c.get("state", {}).get("waiting", {})
+                if waiting.get("reason") == "CreateContainerError":
+                    return "CreateContainerError", waiting.get("message", "")
+        return None
+    state, message = wait_until("the agent with the default netns directory to start or fail", 90, outcome)
+    helm("uninstall", release, "-n", AGENT_NS, "--wait", timeout=180)
+    if not existed and os.path.isdir(netns):
+        os.rmdir(netns)  # the chart's DirectoryOrCreate made it
+    quoted = "is not a shared or slave mount"
+    documented = quoted in " ".join((REPO / "docs" / "deploy.md").read_text().split())
+    if propagation.startswith(("shared", "slave")):
+        report.check(f"netns.hostPath={netns} on a {propagation} mount: the agent runs", state == "Ready",
+                     f"{state}: {message}")
+    else:
+        report.check(f"netns.hostPath={netns} on a {propagation} mount: the container is not created, "
+                     "with the refusal docs/deploy.md quotes",
+                     state == "CreateContainerError" and quoted in message and documented,
+                     f"{state}: {message}; quoted in docs/deploy.md: {documented}")
+
+
 def check_kubelet_fallback(report, notes):
     """Before 1.33 without rbac.kubeletProxyFallback the kubelet answers 403: the install's NOTES
     and the kubelet source's error must both say which value to set."""
@@ -1057,6 +1114,8 @@ def suite(report, work):
         "delete", "namespace", AGENT_NS, DEMO_NS, "--ignore-not-found", "--wait=true",
         "--timeout=120s", timeout=180, check=False)))
     values = values_for_cluster(work, image)
+    if CLUSTER.local:
+        check_netns_propagation(report, values)
     if server_minor() < (1, 33):
         notes = install(values, "rbac.kubeletProxyFallback=false")
         check_kubelet_fallback(report, notes)
