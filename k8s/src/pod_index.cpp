@@ -250,6 +250,7 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
   };
 
   for (const PodMeta& meta : metadata.pods) {
+    bool sandbox_gone = false;
     if (!meta.sandbox_id.empty()) {
       bool alive = false;
       std::optional<std::uint64_t> netns;
@@ -280,9 +281,13 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
         }
       } else {
         ++index.stats_.dead_sandboxes;
+        // Gone, as far as the runtime's own facts (its pid, its netns file) can tell.
+        sandbox_gone = meta.sandbox_pid > 0 || !meta.netns_path.empty();
       }
     }
-    if ((meta.sources & kSourceKubelet) != 0 &&
+    // The kubelet's word lists a pod in a live phase, unless the runtime's sandbox of it is gone:
+    // a pod deleted since the kubelet's last answer.
+    if (!sandbox_gone && (meta.sources & kSourceKubelet) != 0 &&
         std::ranges::find(kFinishedPhases, meta.phase) == kFinishedPhases.end()) {
       draftFor(meta.uid).listed = true;
     }

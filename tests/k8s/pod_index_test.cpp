@@ -419,6 +419,26 @@ TEST(PodIndex, DeadSandboxesAreDropped) {
   EXPECT_EQ(index.stats().dead_sandboxes, 1U);
 }
 
+TEST(PodIndex, APodDeletedSinceTheKubeletsLastAnswerGoesWithItsSandbox) {
+  // The kubelet's last answer still has gone-0 Running; the runtime's sandbox of it is gone.
+  Node node;
+  CriPod gone = criPod(kUidOrphan, "shop", "gone-0", std::string(64, 'd'), 4242);
+  gone.netns_path = "/var/run/netns/cni-gone";
+  node.cri.pods.push_back(gone);
+  PodList kubelet;
+  PodInfo info;
+  info.uid = info.runtime_uid = kUidOrphan;
+  info.namespace_name = "shop";
+  info.name = "gone-0";
+  info.phase = "Running";
+  kubelet.pods = {info};
+  const PodIndex index = node.build(&kubelet);
+  EXPECT_EQ(index.byUid(kUidOrphan), nullptr);
+  // Without the runtime's word the kubelet's still counts.
+  node.cri.pods.pop_back();
+  EXPECT_NE(node.build(&kubelet).byUid(kUidOrphan), nullptr);
+}
+
 TEST(PodIndex, CriOSandboxWithoutPidUsesTheNetnsPath) {
   Node node;
   node.cri.pods[0].pid = 0;  // drop_infra_ctr: no pause process

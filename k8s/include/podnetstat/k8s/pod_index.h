@@ -23,8 +23,9 @@
 //    pods) belongs to the pod of its first owner (ascending PID) whose cgroup names one; none:
 //    the node's own socket, no pod.
 //  - A pod is listed when a READY sandbox of it is alive (its pid or netns is there), the
-//    kubelet has it in a phase other than Succeeded/Failed, or a cgroup names it. A pod only a
-//    cgroup knows has its uid and no names (unless /var/log/pods names it).
+//    kubelet has it in a phase other than Succeeded/Failed (unless its READY sandbox is gone: a
+//    pod deleted since the kubelet's last answer), or a cgroup names it. A pod only a cgroup
+//    knows has its uid and no names (unless /var/log/pods names it).
 //  - A pod's containers are the ones the CRI and the kubelet name; cgroups add containers only
 //    to pods neither source knows. A process in a container its pod's sources do not name yet
 //    (the sandbox before it is READY, a container started since their last answer) belongs to
