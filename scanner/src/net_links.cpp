@@ -13,8 +13,8 @@
 
 #include "podnetstat/scanner/net_stats.h"
 
-#include "netns_enter.h"
-#include "procfs.h"
+#include "sys/netns_enter.h"
+#include "sys/procfs.h"
 
 namespace podnetstat::scanner {
 namespace {

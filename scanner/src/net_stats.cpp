@@ -19,8 +19,8 @@
 #include <string>
 #include <utility>
 
-#include "netns_enter.h"
-#include "procfs.h"
+#include "sys/netns_enter.h"
+#include "sys/procfs.h"
 
 namespace podnetstat::scanner {
 namespace {

@@ -34,9 +34,9 @@
 #include <thread>
 #include <utility>
 
-#include "netlink_reader.h"
-#include "procfs.h"
-#include "worker_pool.h"
+#include "sys/procfs.h"
+#include "sys/worker_pool.h"
+#include "tables/netlink_reader.h"
 
 namespace podnetstat::scanner {
 namespace {

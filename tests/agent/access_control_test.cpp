@@ -18,9 +18,9 @@
 #include "podnetstat/agent/http/auth.h"
 #include "podnetstat/agent/http/http_server.h"
 #include "podnetstat/agent/http/tls_certificates.h"
-#include "podnetstat/agent/http_client.h"
 #include "podnetstat/k8s/access_review.h"
 
+#include "http_client.h"
 #include "netns.h"
 #include "tls_test_support.h"
 

@@ -20,7 +20,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "podnetstat/agent/http_client.h"
+#include "http_client.h"
 
 namespace podnetstat::agent {
 namespace {

@@ -27,8 +27,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/http_client.h"
-
+#include "http_client.h"
 #include "serve_process.h"
 
 namespace podnetstat::agent {

@@ -21,8 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "podnetstat/agent/api/api_server.h"
-#include "podnetstat/agent/http_client.h"
 
+#include "http_client.h"
 #include "netns.h"
 #include "serve_process.h"
 #include "sockmaker.h"

@@ -23,9 +23,9 @@
 #include <nlohmann/json.hpp>
 
 #include "podnetstat/agent/api/api_server.h"
-#include "podnetstat/agent/http_client.h"
 #include "podnetstat/agent/render/socket_json.h"
 
+#include "http_client.h"
 #include "netns.h"
 #include "sockmaker.h"
 #include "test_paths.h"

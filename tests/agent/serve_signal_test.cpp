@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "podnetstat/agent/http/http_server.h"
-#include "podnetstat/agent/http_client.h"
 
+#include "http_client.h"
 #include "netns.h"
 #include "serve_process.h"
 #include "test_paths.h"

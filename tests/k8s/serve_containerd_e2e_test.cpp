@@ -35,12 +35,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/http_client.h"
 #include "podnetstat/k8s/cri_info.h"
 
 #include "containerd_harness.h"
 #include "e2e_cri_client.h"
 #include "e2e_pods.h"
+#include "http_client.h"
 #include "kubelet_server.h"
 #include "netns.h"
 #include "test_paths.h"

@@ -39,8 +39,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "podnetstat/agent/http_client.h"
-
+#include "http_client.h"
 #include "netns.h"
 #include "serve_process.h"
 #include "test_paths.h"

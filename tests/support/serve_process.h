@@ -19,8 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "podnetstat/agent/http_client.h"
-
+#include "http_client.h"
 #include "netns.h"
 #include "test_paths.h"
 

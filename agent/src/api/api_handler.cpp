@@ -10,7 +10,7 @@
 
 #include "podnetstat/agent/api/listeners.h"
 #include "podnetstat/agent/api/net_views.h"
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {

@@ -5,8 +5,8 @@
 #include <string_view>
 #include <utility>
 
+#include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/model/snapshot.h"
-#include "podnetstat/agent/render/json_write.h"
 #include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/agent/render/netstat_format.h"
 #include "podnetstat/agent/render/socket_json.h"

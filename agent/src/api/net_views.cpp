@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/socket_json.h"
 
 namespace podnetstat::agent {

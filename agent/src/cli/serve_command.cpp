@@ -27,7 +27,7 @@
 #include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/cli/commands.h"
 #include "podnetstat/agent/http/auth.h"
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/access_review.h"
 #include "podnetstat/k8s/cri.h"

@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 
 namespace podnetstat::agent {
 

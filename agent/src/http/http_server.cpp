@@ -43,7 +43,7 @@
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/http/tls_certificates.h"
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 
 namespace podnetstat::agent {
 

@@ -9,7 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/metrics.h"
 #include "podnetstat/agent/render/netstat_format.h"
 #include "podnetstat/agent/render/socket_json.h"

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/render/json_write.h"
+#include "podnetstat/agent/json/json_write.h"
 
 #include <time.h>
 

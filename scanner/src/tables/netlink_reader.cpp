@@ -23,8 +23,8 @@
 #include <cstring>
 #include <functional>
 
-#include "netns_enter.h"
-#include "procfs.h"
+#include "sys/netns_enter.h"
+#include "sys/procfs.h"
 
 namespace podnetstat::scanner {
 namespace {

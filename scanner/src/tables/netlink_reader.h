@@ -8,8 +8,8 @@
 
 #include "podnetstat/scanner/scan.h"
 
-#include "netns_enter.h"
-#include "procfs.h"
+#include "sys/netns_enter.h"
+#include "sys/procfs.h"
 
 namespace podnetstat::scanner {
 

@@ -1,4 +1,4 @@
-#include "podnetstat/agent/http_client.h"
+#include "http_client.h"
 
 #include <algorithm>
 #include <cctype>
