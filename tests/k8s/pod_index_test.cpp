@@ -326,19 +326,27 @@ TEST(PodIndex, KubeletGivesNamesLabelsOwnersAndDeclaredPorts) {
   EXPECT_EQ(web->sources, kSourceCri | kSourceKubelet | kSourceCgroup);
 }
 
-/// What the kubelet says of pod A while it is new: its spec container, no ID yet.
-PodList newPodAFromTheKubelet() {
-  PodList kubelet;
+/// The kubelet's PodList with one pod of namespace "shop".
+PodList kubeletPod(const std::string& uid,
+                   const std::string& name,
+                   const std::string& phase,
+                   std::vector<ContainerInfo> containers = {}) {
   PodInfo info;
-  info.uid = info.runtime_uid = kUidA;
+  info.uid = info.runtime_uid = uid;
   info.namespace_name = "shop";
-  info.name = "web-0";
-  info.phase = "Pending";
-  ContainerInfo c;
-  c.name = "nginx";
-  info.containers = {c};
+  info.name = name;
+  info.phase = phase;
+  info.containers = std::move(containers);
+  PodList kubelet;
   kubelet.pods = {info};
   return kubelet;
+}
+
+/// What the kubelet says of pod A while it is new: its spec container, no ID yet.
+PodList newPodAFromTheKubelet() {
+  ContainerInfo c;
+  c.name = "nginx";
+  return kubeletPod(kUidA, "web-0", "Pending", {c});
 }
 
 TEST(PodIndex, ANewPodsSandboxAndContainerTheRuntimeDoesNotListYetAreNoExtraContainers) {
@@ -425,13 +433,7 @@ TEST(PodIndex, APodDeletedSinceTheKubeletsLastAnswerGoesWithItsSandbox) {
   CriPod gone = criPod(kUidOrphan, "shop", "gone-0", std::string(64, 'd'), 4242);
   gone.netns_path = "/var/run/netns/cni-gone";
   node.cri.pods.push_back(gone);
-  PodList kubelet;
-  PodInfo info;
-  info.uid = info.runtime_uid = kUidOrphan;
-  info.namespace_name = "shop";
-  info.name = "gone-0";
-  info.phase = "Running";
-  kubelet.pods = {info};
+  const PodList kubelet = kubeletPod(kUidOrphan, "gone-0", "Running");
   const PodIndex index = node.build(&kubelet);
   EXPECT_EQ(index.byUid(kUidOrphan), nullptr);
   // Without the runtime's word the kubelet's still counts.
