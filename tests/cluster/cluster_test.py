@@ -613,12 +613,23 @@ def check_new_pods_answers(report, agent, demo_image):
                 answers.append({"error": str(e)})
             stop.wait(0.25)
 
+    def all_listed():
+        return answers and len([p for p in answers[-1].get("items", [])
+                                if p.get("name") in names and len(p["containers"]) == 2]) == 3
+
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     names = [f"duo-{i}" for i in range(3)]
     try:
         apply([duo_manifest(demo_image, n) for n in names])
         final = wait_until("the two-container pods Ready", 120, lambda: pods_ready("app=duo", 3))
+        diagnosis = []
+        try:
+            wait_until("the agent to list them with both containers", 30, all_listed, 0.25)
+        except Fatal as e:
+            diagnosis = [str(e), "/api/v1/node sources: " +
+                         json.dumps(agent.json("/api/v1/node")["sources"]), "agent log:",
+                         kubectl("-n", AGENT_NS, "logs", agent.pod, "--tail=20", check=False)]
         time.sleep(3)  # a few more scans
     finally:
         stop.set()
@@ -635,8 +646,8 @@ def check_new_pods_answers(report, agent, demo_image):
                 continue
             seen += 1
             got = [(c.get("name"), c.get("id")) for c in pod["containers"]]
-            names = [name for name, _ in got]
-            names_ok = len(set(names)) == len(names) and set(names) <= {"alpha", "beta"}
+            cnames = [name for name, _ in got]
+            names_ok = len(set(cnames)) == len(cnames) and set(cnames) <= {"alpha", "beta"}
             ids_ok = all(cid in ("", ids[pod["name"]].get(name)) for name, cid in got)
             if not (names_ok and ids_ok):
                 wrong.append(f"answer {n} (scan {a['scannedAt']}) {pod['name']}: containers {got}")
@@ -646,9 +657,9 @@ def check_new_pods_answers(report, agent, demo_image):
     report.check(f"every answer of /api/v1/pods lists new two-container pods with their containers "
                  f"named, once each, with their IDs or none yet ({seen} pod listings in "
                  f"{len(answers)} answers, 4/s from creation), and all of them once Ready",
-                 seen >= 3 and not wrong and complete,
-                 "\n".join(wrong[:20]) or f"{seen} listings of the new pods; last answer {last}, "
-                 f"kubectl says {ids}")
+                 seen >= 3 and not wrong and complete and not diagnosis,
+                 "\n".join(wrong[:20] + diagnosis) or f"{seen} listings of the new pods; last "
+                 f"answer {last}, kubectl says {ids}")
     return final
 
 
