@@ -15,8 +15,17 @@
 # The podnetstat image: built from the Dockerfile by scripts/image-check.sh (which checks it
 # too), or taken from PODNETSTAT_IMAGE_TAR (a podman save of it, e.g. IMAGE_CHECK_SAVE's).
 # PODNETSTAT_CLUSTER_KEEP=1 leaves the release, the namespaces and the cluster for a look.
+# Under ctest (the test `cluster`) it runs only in CI, with PODNETSTAT_IMAGE_TAR, or with
+# PODNETSTAT_CLUSTER_TEST=1: building the image alone takes 15-30 minutes on two cores, which a
+# plain `ctest` should not start unasked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${PODNETSTAT_CLUSTER_FROM_CTEST:-}" = 1 ] && [ "${CI:-}" != true ] &&
+   [ -z "${PODNETSTAT_IMAGE_TAR:-}" ] && [ "${PODNETSTAT_CLUSTER_TEST:-}" != 1 ]; then
+  echo "cluster: skipped: it builds the image from the Dockerfile first (15-30 minutes); run" \
+       "scripts/cluster-test.sh, or ctest with PODNETSTAT_CLUSTER_TEST=1 or PODNETSTAT_IMAGE_TAR=FILE" >&2
+  exit 77
+fi
 python3 tests/cluster/cluster_test.py --preflight
 bash scripts/install-deps.sh --cluster
 exec python3 tests/cluster/cluster_test.py "$@"
