@@ -8,13 +8,16 @@
 #      `serve` under the chart's restrictions (read-only root, all capabilities dropped but
 #      SYS_PTRACE and DAC_READ_SEARCH, no-new-privileges, host PID namespace) answers /healthz,
 #      /readyz and a data endpoint on 127.0.0.1 (host network, random free ports);
-#   4. everything removed again, also on failure: podman's state lives in a private temp dir
-#      (CONTAINERS_* variables; /etc/containers untouched), plus the few host paths podman
-#      writes, when this run created them.
+#   4. with IMAGE_CHECK_SAVE=FILE, the checked image saved there (podman save, docker-archive,
+#      named localhost/podnetstat:check), for the cluster suite to load instead of building again;
+#   5. everything removed again, also on failure: podman's state lives in a private temp dir
+#      (CONTAINERS_* variables; /etc/containers untouched), runc's state too (--runtime-flag
+#      root), plus the few host paths podman writes, when this run created them; then checked:
+#      anything this run made that is still there fails the run.
 # Run as root. Env: BUILD_JOBS (compile jobs, default 2), KEEP=1 (keep the work dir for
 # debugging), MIRROR/SECURITY (Debian archive URLs; default: this machine's apt sources),
 # IMAGE_CHECK_CACHE=DIR (opt-in: keep the base rootfs tarball there, ~170 MB, remade after a
-# week; saves the mmdebstrap run, 20-100 s).
+# week; saves the mmdebstrap run, 20-100 s), IMAGE_CHECK_SAVE=FILE (above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -96,10 +99,15 @@ export CONTAINERS_STORAGE_CONF=$WORK/conf/storage.conf
 export CONTAINERS_CONF=$WORK/conf/containers.conf
 export CONTAINERS_REGISTRIES_CONF=$WORK/conf/registries.conf
 export TMPDIR=$WORK/tmp
+# runc keeps the state of the containers `podman run` starts under its --root, /run/runc unless
+# told: every podman call here passes a root inside $WORK instead.
+podman() { command podman --runtime-flag "root=$WORK/runc" "$@"; }
 
 # Host paths podman writes outside $WORK: containers/image's blob-info cache (fixed path for
-# root) and the cgroupfs parents libpod_parent. Removed at the end only if this run made them.
+# root), the cgroupfs parents libpod_parent, and runc's default root should anything still use
+# it. Removed at the end only if this run made them.
 [ -e /var/lib/containers ] && made_varlib=0 || made_varlib=1
+[ -e /run/runc ] && made_runc=0 || made_runc=1
 had_cgroups=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true)
 container=podnetstat-check-$$
 
@@ -129,13 +137,28 @@ cleanup() {
     podman system reset --force >/dev/null 2>&1
     rm -rf "$WORK"
     [ -n "${IMAGE_CHECK_CACHE:-}" ] && rm -rf "$IMAGE_CHECK_CACHE"/*."$$".tmp
+    [ -n "${IMAGE_CHECK_SAVE:-}" ] && rm -f "$IMAGE_CHECK_SAVE.$$.tmp"
     [ "$made_varlib" = 1 ] && rm -rf /var/lib/containers
+    # only empty directories: a container another podman runs meanwhile keeps its state
+    [ "$made_runc" = 1 ] && [ -d /run/runc ] && find /run/runc -depth -type d -empty -delete
     for d in /sys/fs/cgroup/*/libpod_parent; do
       [ -d "$d" ] || continue
       grep -qxF "$d" <<<"$had_cgroups" && continue
       # rmdir succeeds on empty cgroups only
       find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
+    # What this run made must be gone.
+    left=()
+    [ -e "$WORK" ] && left+=("$WORK")
+    [ "$made_varlib" = 1 ] && [ -e /var/lib/containers ] && left+=(/var/lib/containers)
+    [ "$made_runc" = 1 ] && [ -e /run/runc ] && left+=(/run/runc)
+    for d in /sys/fs/cgroup/*/libpod_parent; do
+      [ -d "$d" ] && ! grep -qxF "$d" <<<"$had_cgroups" && left+=("$d")
+    done
+    if [ ${#left[@]} -gt 0 ]; then
+      echo "image-check: FAIL: left behind: ${left[*]}" >&2
+      [ "$rc" = 0 ] && rc=1
+    fi
   fi
   exit "$rc"
 }
@@ -259,6 +282,13 @@ if [ "$failed" -gt 0 ]; then
   podman logs "$container" 2>&1 | tail -n 30
 fi
 podman rm -f -t 0 "$container" >/dev/null 2>&1 || true
+
+if [ -n "${IMAGE_CHECK_SAVE:-}" ] && [ "$failed" -eq 0 ]; then
+  rm -f "$IMAGE_CHECK_SAVE"
+  podman save --quiet --format docker-archive -o "$IMAGE_CHECK_SAVE.$$.tmp" "$IMAGE"
+  mv "$IMAGE_CHECK_SAVE.$$.tmp" "$IMAGE_CHECK_SAVE"
+  say "saved $IMAGE to $IMAGE_CHECK_SAVE ($(du -m "$IMAGE_CHECK_SAVE" | cut -f1) MB)"
+fi
 
 say "done in $(( $(date +%s) - t0 ))s"
 echo "image-check: $passed passed, $failed failed"

@@ -3,7 +3,8 @@
 #   scripts/sanitize.sh [address|thread] [ctest arguments...]
 # address (the default): ASan+UBSan into build-asan/; thread: TSan into build-tsan/, with
 # tests/tsan.supp (Debian's uninstrumented gRPC/OpenSSL only). Any report fails the test that
-# caused it. The Helm chart test (no C++) is left to scripts/test.sh.
+# caused it. The Helm chart test and the cluster suite (no C++ of the build under test: the
+# cluster runs the image) are left to scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-address}
@@ -34,5 +35,7 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_dead
 
 cd "$BUILD_DIR"
 # Sanitized code runs 2x (ASan) to 5-15x (TSan) slower: tests/CMakeLists.txt gives every test
-# 900 s in a sanitized build (--timeout covers any test without a limit of its own). No chart test.
-ctest --output-on-failure --timeout 900 -j"$jobs" -LE chart "$@"
+# 900 s in a sanitized build (--timeout covers any test without a limit of its own). No chart test,
+# no document lint and no cluster suite (labels chart, lint, cluster): they run no C++ of a
+# sanitized build.
+ctest --output-on-failure --timeout 900 -j"$jobs" -LE 'chart|lint|cluster' "$@"

@@ -13,7 +13,8 @@ constexpr const char* kUnauthorizedHint =
     "the bearer token was not accepted (is the token file current, and does the kubelet run "
     "with --authentication-token-webhook?)";
 constexpr const char* kForbiddenHint =
-    "the service account needs get on nodes/pods (nodes/proxy before Kubernetes 1.33)";
+    "the service account needs get on nodes/pods (nodes/proxy before Kubernetes 1.33: the Helm "
+    "chart grants it with rbac.kubeletProxyFallback=true)";
 
 /// How one GET /pods goes: its deadline, its size limit, and what a failure says.
 detail::HttpsExchangeOptions exchangeOptions(const KubeletClientOptions& options) {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -43,11 +44,18 @@ struct Draft {
   std::set<std::int32_t> pids;
   std::vector<std::set<std::int32_t>> container_pids;  // parallel to pod.containers
 
-  std::size_t container(const std::string& id) {
+  std::optional<std::size_t> find(const std::string& id) const {
     for (std::size_t i = 0; i < pod.containers.size(); ++i) {
       if (pod.containers[i].id == id) {
         return i;
       }
+    }
+    return std::nullopt;
+  }
+
+  std::size_t container(const std::string& id) {
+    if (const auto i = find(id)) {
+      return *i;
     }
     PodContainer c;
     c.id = id;
@@ -232,6 +240,7 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
   };
 
   for (const PodMeta& meta : metadata.pods) {
+    bool sandbox_gone = false;
     if (!meta.sandbox_id.empty()) {
       bool alive = false;
       std::optional<std::uint64_t> netns;
@@ -262,9 +271,13 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
         }
       } else {
         ++index.stats_.dead_sandboxes;
+        // Gone, as far as the runtime's own facts (its pid, its netns file) can tell.
+        sandbox_gone = meta.sandbox_pid > 0 || !meta.netns_path.empty();
       }
     }
-    if ((meta.sources & kSourceKubelet) != 0 &&
+    // The kubelet's word lists a pod in a live phase, unless the runtime's sandbox of it is gone:
+    // a pod deleted since the kubelet's last answer.
+    if (!sandbox_gone && (meta.sources & kSourceKubelet) != 0 &&
         std::ranges::find(kFinishedPhases, meta.phase) == kFinishedPhases.end()) {
       draftFor(meta.uid).listed = true;
     }
@@ -319,10 +332,22 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
     d.pids.insert(pid);
     std::int32_t container = -1;
     if (!place.container_id.empty() && place.container_id != d.pod.sandbox_id) {
-      const std::size_t c = d.container(place.container_id);
-      d.container_pids.resize(d.pod.containers.size());
-      d.container_pids[c].insert(pid);
-      container = static_cast<std::int32_t>(c);
+      // The runtime or the kubelet lists the pod's containers: an ID neither names (yet) is a
+      // sandbox not READY yet or a container started since their last answer, whose processes
+      // count for the pod only until they do. For a pod neither knows, the cgroups are all
+      // there is: their IDs are its containers.
+      const bool sources_list_containers = (d.pod.sources & (kSourceCri | kSourceKubelet)) != 0;
+      std::optional<std::size_t> c = d.find(place.container_id);
+      if (!c && !sources_list_containers) {
+        c = d.container(place.container_id);
+      }
+      if (c) {
+        d.container_pids.resize(d.pod.containers.size());
+        d.container_pids[*c].insert(pid);
+        container = static_cast<std::int32_t>(*c);
+      } else {
+        ++index.stats_.unknown_containers;
+      }
     }
     index.by_pid_.insert_or_assign(pid, PidEntry{static_cast<std::uint32_t>(i), container, true});
   }

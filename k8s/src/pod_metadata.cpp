@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -99,9 +100,17 @@ void addKubelet(Merger& merger, const PodInfo& info) {
   pod.qos_class = info.qos_class;
 
   // The kubelet's containers in spec order, joined with CRI's by ID; CRI-only ones (other
-  // attempts the kubelet no longer reports) follow.
+  // attempts the kubelet no longer reports) follow. A container the kubelet has no ID for yet (a
+  // new pod: its status lags the runtime) is the runtime's container of that name (a running
+  // one first), not a second entry beside it.
   std::vector<ContainerMeta> merged;
   std::vector<bool> used(pod.containers.size(), false);
+  const auto join = [&](ContainerMeta& meta, std::size_t i) {
+    used[i] = true;
+    meta.id = pod.containers[i].id;
+    meta.pid = pod.containers[i].pid;
+    meta.running = pod.containers[i].running;
+  };
   for (const ContainerInfo& c : info.containers) {
     ContainerMeta meta;
     meta.id = c.id;
@@ -110,9 +119,19 @@ void addKubelet(Merger& merger, const PodInfo& info) {
     meta.ports = c.ports;
     for (std::size_t i = 0; i < pod.containers.size(); ++i) {
       if (!used[i] && !c.id.empty() && pod.containers[i].id == c.id) {
-        used[i] = true;
-        meta.pid = pod.containers[i].pid;
-        meta.running = pod.containers[i].running;
+        join(meta, i);
+      }
+    }
+    if (c.id.empty()) {
+      std::optional<std::size_t> best;
+      for (std::size_t i = 0; i < pod.containers.size(); ++i) {
+        if (!used[i] && pod.containers[i].name == c.name &&
+            (!best || pod.containers[i].running || !pod.containers[*best].running)) {
+          best = i;
+        }
+      }
+      if (best) {
+        join(meta, *best);
       }
     }
     merged.push_back(std::move(meta));

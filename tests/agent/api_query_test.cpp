@@ -1,8 +1,15 @@
 #include "podnetstat/agent/api/api_query.h"
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "podnetstat/agent/api/api_server.h"
+#include "podnetstat/agent/api/listeners.h"
+#include "podnetstat/agent/api/net_views.h"
 #include "podnetstat/agent/http/http_server.h"
 
 namespace podnetstat::agent {
@@ -98,6 +105,55 @@ TEST(ParseSocketQuery, ErrorsNameTheParameter) {
   expectErrorNames("netns=", "netns");
   expectErrorNames("port=1&port=2", "port");
   expectErrorNames("bogus=1", "bogus");
+}
+
+// One rule for every boolean parameter of every route (docs/openapi.json): `true` or `false`,
+// lowercase; every other spelling is refused with the parameter's name.
+TEST(BooleanParameters, OneSpellingOnEveryRoute) {
+  using Parse = std::function<Result<bool>(const std::string&, const std::string&)>;
+  const Parse socket_filter = [](const std::string& name,
+                                 const std::string& value) -> Result<bool> {
+    auto q = parseSocketQuery({{name, value}});
+    if (!q) {
+      return q.error();
+    }
+    return !q->filter.isNoop();
+  };
+  const std::vector<std::pair<std::string, Parse>> parameters = {
+      {"listening", socket_filter},
+      {"connected", socket_filter},
+      {"declared",
+       [](const std::string& name, const std::string& value) -> Result<bool> {
+         auto q = parseListenerQuery({{name, value}});
+         if (!q) {
+           return q.error();
+         }
+         return q->declared.value();
+       }},
+      {"all",
+       [](const std::string& name, const std::string& value) -> Result<bool> {
+         auto q = parseNetViewQuery(NetView::Interfaces, {{name, value}});
+         if (!q) {
+           return q.error();
+         }
+         return q->all;
+       }},
+  };
+  for (const auto& [name, parse] : parameters) {
+    auto yes = parse(name, "true");
+    ASSERT_TRUE(yes.ok()) << name << ": " << yes.error().message;
+    EXPECT_TRUE(*yes) << name;
+    auto no = parse(name, "false");
+    ASSERT_TRUE(no.ok()) << name << ": " << no.error().message;
+    if (name == "declared" || name == "all") {
+      EXPECT_FALSE(*no) << name;
+    }
+    for (const char* bad : {"1", "0", "TRUE", "False", "yes", "on", ""}) {
+      auto r = parse(name, bad);
+      ASSERT_FALSE(r.ok()) << name << "=" << bad << " was accepted";
+      EXPECT_NE(r.error().message.find("'" + name + "'"), std::string::npos) << r.error().message;
+    }
+  }
 }
 
 TEST(ParsePlainQuery, OnlyFormatJson) {

@@ -1,9 +1,13 @@
-// Rendering the chart and the checks that every rendering must pass. The renderer is
-// tests/chart/render (built by scripts/chart-test.sh, path in $CHART_RENDER).
+// Rendering the chart with real Helm (`helm template`, binary in $HELM, set by
+// scripts/chart-test.sh) and the checks that every rendering must pass.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+import YAML from "yaml";
 
 import { validateObject } from "./k8s-validate.mjs";
 
@@ -39,53 +43,151 @@ export function agentRole(result) {
   return role;
 }
 
-function renderer() {
-  const bin = process.env.CHART_RENDER;
-  if (!bin) throw new Error("CHART_RENDER is not set: run the tests through scripts/chart-test.sh");
+export function helm() {
+  const bin = process.env.HELM;
+  if (!bin) throw new Error("HELM is not set: run the tests through scripts/chart-test.sh");
   return bin;
 }
 
-function renderArgs({ values = [], kubeVersion, release = "podnetstat", namespace = "monitoring", output = "json" } = {}) {
-  const args = ["--output", output, "--release", release, "--namespace", namespace];
-  if (kubeVersion) args.push("--kube-version", kubeVersion);
-  for (const f of values) args.push("-f", f);
-  return args;
-}
-
-/**
- * Renders the chart (--output json) and returns {manifests, notes, values}; throws with the
- * renderer's error when rendering fails.
- */
-export function render(options = {}) {
-  const dir = options.chartDir ?? chartDir;
+/** Runs helm; returns stdout, or throws an Error with helm's stderr. */
+export function runHelm(args) {
   try {
-    const out = execFileSync(renderer(), [...renderArgs(options), dir], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return JSON.parse(out);
+    return execFileSync(helm(), args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: helmEnv });
   } catch (e) {
-    if (e.stderr !== undefined) throw new Error(`chart-render failed: ${e.stderr || e.message}`);
+    if (e.stderr !== undefined) throw new Error(`helm ${args[0]} failed: ${e.stdout ?? ""}${e.stderr || e.message}`);
     throw e;
   }
 }
 
-/** Renders and expects a failure; returns the renderer's error text. */
-export function renderError(options = {}) {
+// Helm keeps its caches and configuration here, never in the user's home.
+const helmHome = mkdtempSync(join(tmpdir(), "podnetstat-helm-home-"));
+const helmEnv = {
+  PATH: process.env.PATH,
+  HOME: helmHome,
+  HELM_CACHE_HOME: join(helmHome, "cache"),
+  HELM_CONFIG_HOME: join(helmHome, "config"),
+  HELM_DATA_HOME: join(helmHome, "data"),
+};
+process.on("exit", () => rmSync(helmHome, { recursive: true, force: true }));
+
+// What `helm template` does not print, NOTES.txt and the coalesced values, come from a copy of the
+// chart with one more template: NOTES.txt's own text becomes a named template (rendered by Helm
+// with the same .Values, .Release, .Chart and .Capabilities), and a document prints it and
+// .Values as JSON. For the values alone a copy without the chart's templates is used, so that
+// values the templates refuse can still be read (and checked against the schema by ajv).
+const probeTemplate = "templates/zz-podnetstat-test-probe.yaml";
+const probeSource = (chartName) => `${chartName}/${probeTemplate}`;
+const preparedCopies = new Map();
+process.on("exit", () => preparedCopies.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function preparedChart(dir, { valuesOnly = false } = {}) {
+  const key = `${dir}\0${valuesOnly}`;
+  if (!preparedCopies.has(key)) {
+    const copy = mkdtempSync(join(tmpdir(), "podnetstat-chart-probe-"));
+    if (valuesOnly) {
+      for (const file of ["Chart.yaml", "values.yaml", "values.schema.json"]) cpSync(join(dir, file), join(copy, file));
+      mkdirSync(join(copy, "templates"));
+      writeFileSync(join(copy, probeTemplate), "podnetstatTestValues: {{ toJson .Values }}\n");
+    } else {
+      cpSync(dir, copy, { recursive: true });
+      const notes = readFileSync(join(dir, "templates", "NOTES.txt"), "utf8");
+      rmSync(join(copy, "templates", "NOTES.txt"));
+      writeFileSync(join(copy, "templates", "_zz-podnetstat-test-notes.tpl"),
+        `{{- define "podnetstat-test.notes" }}${notes}{{ end }}`);
+      writeFileSync(join(copy, probeTemplate),
+        "podnetstatTestNotes: {{ include \"podnetstat-test.notes\" . | toJson }}\npodnetstatTestValues: {{ toJson .Values }}\n");
+    }
+    preparedCopies.set(key, copy);
+  }
+  return preparedCopies.get(key);
+}
+
+/** The arguments of `helm template` after the release name and chart. */
+export function templateArgs({ values = [], set = [], kubeVersion, namespace = "monitoring" } = {}) {
+  const args = ["--namespace", namespace];
+  if (kubeVersion) args.push("--kube-version", kubeVersion);
+  for (const f of values) args.push("--values", f);
+  for (const s of set) args.push("--set", s);
+  return args;
+}
+
+/** `helm template`'s text for the chart as it is (no probe). */
+export function renderText(options = {}) {
+  return runHelm(["template", options.release ?? "podnetstat", options.chartDir ?? chartDir, ...templateArgs(options)]);
+}
+
+/** The documents of `helm template`'s output: [{source, text}], in output order. */
+export function splitDocuments(text) {
+  const docs = [];
+  for (const chunk of text.split(/^---\n/m)) {
+    const source = /^# Source: (\S+)\n/.exec(chunk);
+    if (!chunk.trim()) continue;
+    assert.ok(source, `every document of helm template's output names its source:\n${chunk.slice(0, 200)}`);
+    docs.push({ source: source[1], text: chunk.slice(source[0].length) });
+  }
+  return docs;
+}
+
+/** A document's YAML as the Kubernetes clients read it (YAML 1.1, duplicate keys refused). */
+function parseDocument(doc) {
+  return YAML.parse(doc.text, { version: "1.1", uniqueKeys: true, strict: true });
+}
+
+/**
+ * Renders the chart with `helm template` and returns {manifests: [{source, kind, name, object}],
+ * notes, values}; throws with Helm's error when rendering fails.
+ */
+export function render(options = {}) {
+  const dir = options.chartDir ?? chartDir;
+  const chartName = YAML.parse(readFileSync(join(dir, "Chart.yaml"), "utf8")).name;
+  const text = runHelm(["template", options.release ?? "podnetstat", preparedChart(dir), ...templateArgs(options)]);
+  const result = { manifests: [], notes: undefined, values: undefined };
+  for (const doc of splitDocuments(text)) {
+    const object = parseDocument(doc);
+    if (doc.source === probeSource(chartName)) {
+      result.notes = object.podnetstatTestNotes;
+      result.values = object.podnetstatTestValues;
+      continue;
+    }
+    if (object === null) continue;
+    result.manifests.push({ source: doc.source, kind: object.kind, name: object.metadata?.name, object });
+  }
+  assert.equal(typeof result.notes, "string", "the probe template rendered NOTES.txt");
+  return result;
+}
+
+/** Runs `action`, expecting it to throw; returns the error's text. */
+function failureOf(action, what) {
   try {
-    render(options);
+    action();
   } catch (e) {
     return e.message;
   }
-  throw new assert.AssertionError({ message: "rendering was expected to fail but succeeded" });
+  throw new assert.AssertionError({ message: `${what} was expected to fail but succeeded` });
 }
 
-/** The coalesced values (chart defaults + files), neither validated nor rendered. */
+/** Renders and expects a failure; returns Helm's error text. */
+export function renderError(options = {}) {
+  return failureOf(() => render(options), "rendering");
+}
+
+/** `helm lint --strict` (warnings fail too); returns its report, or throws with it. */
+export function lint(options = {}) {
+  const args = templateArgs(options).filter((a, i, all) => a !== "--namespace" && all[i - 1] !== "--namespace");
+  return runHelm(["lint", "--strict", options.chartDir ?? chartDir, ...args]);
+}
+
+/** Lints and expects a failure; returns Helm's report. */
+export function lintError(options = {}) {
+  return failureOf(() => lint(options), "helm lint --strict");
+}
+
+/** The coalesced values (chart defaults + files + --set), as Helm merges them; not validated. */
 export function coalescedValues(options = {}) {
-  const out = execFileSync(renderer(), [...renderArgs({ ...options, output: "values" }), options.chartDir ?? chartDir], {
-    encoding: "utf8",
-  });
-  return JSON.parse(out);
+  const dir = preparedChart(options.chartDir ?? chartDir, { valuesOnly: true });
+  const text = runHelm(["template", "podnetstat", dir, "--skip-schema-validation", ...templateArgs(options)]);
+  const [doc] = splitDocuments(text);
+  return parseDocument(doc).podnetstatTestValues;
 }
 
 export function objectsOf(result, kind) {
@@ -190,9 +292,12 @@ export async function checkInvariants(result) {
   }
   const cri = flags.get("cri-endpoint");
   if (cri.startsWith("unix://")) {
-    const sock = mountAt(ds, cri.slice("unix://".length));
-    assert.ok(sock, "the CRI socket named by --cri-endpoint is mounted");
-    assert.equal(sock.volume?.hostPath?.type, "Socket", "the CRI socket volume is a Socket");
+    const socketPath = cri.slice("unix://".length);
+    const dir = socketPath.slice(0, socketPath.lastIndexOf("/")) || "/";
+    const fileOnly = ["/", "/run", "/var/run"].includes(dir);  // not every daemon's sockets
+    const sock = mountAt(ds, fileOnly ? socketPath : dir);
+    assert.ok(sock, "the directory of the CRI socket named by --cri-endpoint is mounted");
+    assert.equal(sock.volume?.hostPath?.type, fileOnly ? "Socket" : "Directory", "the CRI socket's volume is its directory");
   }
 
   // Off loopback: TLS and authentication, or the explicit insecure flag. Remote mode and the
@@ -298,12 +403,12 @@ export async function checkDefaults(result, { release = "podnetstat", namespace 
 
   assert.deepEqual(c.volumeMounts, [
     { name: "netns", mountPath: "/var/run/netns", readOnly: true, mountPropagation: "HostToContainer" },
-    { name: "cri-socket", mountPath: "/run/containerd/containerd.sock", readOnly: true },
+    { name: "cri-socket", mountPath: "/run/containerd", readOnly: true },
     { name: "pod-logs", mountPath: "/var/log/pods", readOnly: true },
   ]);
   assert.deepEqual(pod.volumes, [
     { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
-    { name: "cri-socket", hostPath: { path: "/run/containerd/containerd.sock", type: "Socket" } },
+    { name: "cri-socket", hostPath: { path: "/run/containerd", type: "Directory" } },
     { name: "pod-logs", hostPath: { path: "/var/log/pods", type: "Directory" } },
   ]);
 

@@ -1,10 +1,10 @@
-// Tests of charts/podnetstat: rendered with the default values and with every option switched,
-// each rendering validated as Kubernetes objects and checked for the settings DESIGN.md asks
-// for; values files checked against values.schema.json by two validators; and the checks
-// themselves checked, by breaking a copy of the chart and expecting them to fail.
-// Run through scripts/chart-test.sh (it builds the renderer and installs the npm packages).
+// Tests of charts/podnetstat with real Helm: `helm lint --strict`, and `helm template` with the
+// default values and with every option switched, each rendering validated as Kubernetes objects
+// and checked for the settings DESIGN.md asks for; values files checked against
+// values.schema.json by Helm and by ajv; and the checks themselves checked, by breaking a copy of
+// the chart and expecting them to fail. Run through scripts/chart-test.sh (it finds helm and
+// installs the npm packages).
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,11 +14,87 @@ import Ajv from "ajv";
 
 import {
   agentContainer, agentRole, chartDir, checkDefaults, checkInvariants, coalescedValues, here, mountAt,
-  objectsOf, only, parseArgs, render, renderError, reviewRules, serveFlags,
+  lint, lintError, objectsOf, only, parseArgs, render, renderError, renderText, reviewRules, serveFlags,
 } from "./chart-checks.mjs";
 
 const valuesDir = join(here, "values");
 const good = (name) => join(valuesDir, "good", name);
+
+describe("helm lint --strict", () => {
+  test("the chart with its defaults, on Kubernetes 1.33 and 1.29", () => {
+    for (const kubeVersion of ["v1.33.0", "v1.29.4"]) {
+      assert.match(lint({ kubeVersion }), /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  test("a broken template fails it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "podnetstat-chart-lint-"));
+    try {
+      cpSync(chartDir, dir, { recursive: true });
+      const file = join(dir, "templates", "serviceaccount.yaml");
+      writeFileSync(file, readFileSync(file, "utf8").replace("metadata:", "metadata: {{"));
+      assert.match(lintError({ chartDir: dir }), /\[ERROR\] templates\/: parse error at \(podnetstat\/templates\/serviceaccount\.yaml:\d+\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// Each mode values.yaml offers, switched the way users switch it (--set), rendered by Helm and
+// linted; the invariants hold and the mode shows.
+describe("each mode of values.yaml, with --set", () => {
+  const flagsOf = (r) => parseArgs(agentContainer(only(r, "DaemonSet")).args);
+  const caps = (r) => agentContainer(only(r, "DaemonSet")).securityContext.capabilities.add;
+  const modes = [
+    ["remote mode", ["remote.enabled=true", "remote.tls.secretName=podnetstat-tls"], (r) => {
+      assert.equal(flagsOf(r).get("auth"), "tokenreview");
+      assert.equal(flagsOf(r).get("listen"), "0.0.0.0:9180");
+      assert.equal(only(r, "Service").spec.clusterIP, "None");
+    }],
+    ["the kubelet's nodes/proxy fallback", ["rbac.kubeletProxyFallback=true"], (r) => {
+      assert.ok(agentRole(r).rules.some((rule) => rule.resources.includes("nodes/proxy")));
+    }],
+    ["the netlink backend", ["backend=netlink"], (r) => {
+      assert.equal(flagsOf(r).get("backend"), "netlink");
+      assert.ok(caps(r).includes("SYS_ADMIN"));
+    }],
+    ["the procfs backend", ["backend=procfs"], (r) => {
+      assert.equal(flagsOf(r).get("backend"), "procfs");
+      assert.ok(!caps(r).includes("SYS_ADMIN"));
+    }],
+    ["no kubelet", ["kubelet.url=none"], (r) => assert.equal(flagsOf(r).get("kubelet-url"), "none")],
+    ["the kubelet unverified", ["kubelet.insecureSkipVerify=true"], (r) => {
+      assert.equal(flagsOf(r).get("kubelet-insecure-skip-verify"), true);
+      assert.ok(!flagsOf(r).has("kubelet-ca"));
+    }],
+    ["CRI endpoint probing", ["cri.endpoint=auto"], (r) => assert.equal(flagsOf(r).get("cri-endpoint"), "auto")],
+    ["no CRI", ["cri.socketPath=", "cri.endpoint=none"], (r) => {
+      assert.equal(flagsOf(r).get("cri-endpoint"), "none");
+      assert.ok(!only(r, "DaemonSet").spec.template.spec.volumes.some((v) => v.name === "cri-socket"));
+    }],
+    ["no /var/log/pods", ["podLogs.enabled=false"], (r) => assert.equal(mountAt(only(r, "DaemonSet"), "/var/log/pods"), null)],
+    ["text logs at debug", ["log.format=text", "log.level=debug"], (r) => {
+      assert.equal(flagsOf(r).get("log-format"), "text");
+      assert.equal(flagsOf(r).get("log-level"), "debug");
+    }],
+    ["an existing service account, no RBAC", ["serviceAccount.create=false", "serviceAccount.name=agent", "rbac.create=false"], (r) => {
+      assert.deepEqual(r.manifests.map((m) => m.kind), ["DaemonSet"]);
+      assert.equal(only(r, "DaemonSet").spec.template.spec.serviceAccountName, "agent");
+    }],
+    ["an open address, explicitly insecure", ["api.address=0.0.0.0", "api.insecureAllowUnauthenticated=true"], (r) => {
+      assert.equal(flagsOf(r).get("insecure-allow-unauthenticated"), true);
+      assert.match(r.notes, /WARNING: api\.address is 0\.0\.0\.0/);
+    }],
+  ];
+  for (const [what, set, check] of modes) {
+    test(what, async () => {
+      const r = render({ set, kubeVersion: "v1.33.0" });
+      await checkInvariants(r);
+      check(r);
+      assert.match(lint({ set, kubeVersion: "v1.33.0" }), /0 chart\(s\) failed/);
+    });
+  }
+});
 
 describe("default values", () => {
   test("Kubernetes 1.33: the designed objects, settings, RBAC, mounts, env and NOTES", async () => {
@@ -54,7 +130,7 @@ describe("default values", () => {
   });
 
   test("helm template's output format", () => {
-    const text = renderYaml([]);
+    const text = renderText();
     assert.ok(text.startsWith("---\n# Source: podnetstat/templates/serviceaccount.yaml\napiVersion: v1\nkind: ServiceAccount\n"));
     assert.equal(text.match(/^---$/gm).length, 4, "four documents");
     assert.ok(!text.includes("<no value>"));
@@ -126,7 +202,7 @@ describe("every option switched", () => {
   test("mounts: netns at its path, CRI-O socket, no /var/log/pods, the extra token volume", () => {
     const ds = only(result(), "DaemonSet");
     assert.equal(mountAt(ds, "/run/netns").volume.hostPath.path, "/run/netns");
-    assert.deepEqual(mountAt(ds, "/var/run/crio/crio.sock").volume.hostPath, { path: "/var/run/crio/crio.sock", type: "Socket" });
+    assert.deepEqual(mountAt(ds, "/var/run/crio").volume.hostPath, { path: "/var/run/crio", type: "Directory" });
     assert.equal(mountAt(ds, "/var/log/pods"), null);
     assert.equal(mountAt(ds, "/var/run/secrets/tokens").volume.projected.sources[0].serviceAccountToken.path, "kubelet");
   });
@@ -140,7 +216,7 @@ describe("every option switched", () => {
     const sa = only(r, "ServiceAccount");
     assert.equal(sa.metadata.name, "nodesockets-agent");
     assert.deepEqual(sa.metadata.annotations, { "example.com/owner": "platform" });
-    const text = renderYaml([join(valuesDir, "all-options.yaml")]);
+    const text = renderText({ values: [join(valuesDir, "all-options.yaml")] });
     assert.match(text, /# Before 1\.33 the kubelet authorizes \/pods as nodes\/proxy get\. Beware: nodes\/proxy get opens\n\s+# the whole kubelet API/);
   });
 
@@ -334,8 +410,8 @@ describe("remote mode", () => {
     const r = render({});
     assert.equal(objectsOf(r, "Service").length, 0);
     assert.deepEqual(agentRole(r).rules, [{ apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] }]);
-    assert.ok(!renderYaml([]).includes("prometheus.io/"));
-    assert.ok(!renderYaml([]).includes("tokenreviews"));
+    assert.ok(!renderText().includes("prometheus.io/"));
+    assert.ok(!renderText().includes("tokenreviews"));
     const flags = parseArgs(agentContainer(only(r, "DaemonSet")).args);
     for (const f of ["tls-cert", "tls-key", "auth", "insecure-allow-unauthenticated"]) assert.ok(!flags.has(f), `no --${f}`);
   });
@@ -368,22 +444,26 @@ describe("values.schema.json", () => {
   });
 
   for (const name of ["../all-options.yaml", ...files("good")]) {
-    test(`good: ${name} is valid (ajv and the renderer)`, () => {
+    test(`good: ${name} is valid (ajv, helm template, helm lint --strict)`, () => {
       const file = join(valuesDir, "good", name);
       assert.ok(validate(coalescedValues({ values: [file] })), JSON.stringify(validate.errors));
       render({ values: [file] });
+      lint({ values: [file] });
     });
   }
 
   for (const name of files("bad")) {
-    test(`bad: ${name} is refused (ajv and the renderer)`, () => {
+    test(`bad: ${name} is refused (ajv, helm template, helm lint --strict)`, () => {
       const file = join(valuesDir, "bad", name);
       const expected = /^# expect: (.*)$/m.exec(readFileSync(file, "utf8"))?.[1];
       assert.ok(expected, `${name} says what it expects in a "# expect:" line`);
       assert.equal(validate(coalescedValues({ values: [file] })), false, "ajv refuses it");
       const error = renderError({ values: [file] });
       assert.match(error, /values don't meet the specifications of the schema\(s\)/);
-      assert.ok(error.includes(expected), `error names the problem (${expected}):\n${error}`);
+      assert.ok(error.includes(expected), `helm template's error names the problem (${expected}):\n${error}`);
+      const report = lintError({ values: [file] });
+      assert.match(report, /\[ERROR\] values\.yaml: /);
+      assert.ok(report.includes(expected), `helm lint names the problem (${expected}):\n${report}`);
     });
   }
 });
@@ -399,7 +479,7 @@ describe("the checks catch a broken chart", () => {
     ["an unclosed block", "templates/clusterrole.yaml", "  {{- end }}\n---", "---", /parse error|unexpected EOF/],
     ["a misspelt value", "templates/daemonset.yaml", ".Values.refresh", ".Values.refersh", /--refresh=/],
     ["a misspelt .Release field", "templates/serviceaccount.yaml", ".Release.Namespace", ".Release.Namespcae", /without metadata\.namespace/],
-    ["a misspelt .Chart field", "templates/_helpers.tpl", ".Chart.AppVersion | quote", ".Chart.Appversion | quote", /can't evaluate field Appversion/],
+    ["a misspelt .Chart field", "templates/_helpers.tpl", ".Chart.AppVersion | quote", ".Chart.Appversion | quote", /invalid label value null for app\.kubernetes\.io\/version/],
     ["SYS_PTRACE dropped", "templates/daemonset.yaml", "                - SYS_PTRACE\n", "", /capabilities added/],
     ["capabilities not dropped", "templates/daemonset.yaml", "                - ALL\n", "                - NET_RAW\n", /drop ALL/],
     ["readOnlyRootFilesystem dropped", "templates/daemonset.yaml", "            readOnlyRootFilesystem: true\n", "", /readOnlyRootFilesystem/],
@@ -413,7 +493,7 @@ describe("the checks catch a broken chart", () => {
     ["a misspelt field", "templates/daemonset.yaml", "          securityContext:\n            # Root", "          securityContxt:\n            # Root", /unknown field "securityContxt"/],
     ["a field at the wrong level", "templates/daemonset.yaml", "      hostPID: true\n", "      hostPID: true\n      containerPort: 1\n", /unknown field "containerPort"/],
     ["a wrong indentation", "templates/serviceaccount.yaml", "nindent 4", "nindent 2", /YAML parse error|unknown field|valid Kubernetes/],
-    ["a duplicate key", "templates/daemonset.yaml", "      hostPID: true\n", "      hostPID: true\n      hostPID: true\n", /already set|duplicate/],
+    ["a duplicate key", "templates/daemonset.yaml", "      hostPID: true\n", "      hostPID: true\n      hostPID: true\n", /Map keys must be unique/],
     ["an integer printed with %d (values are float64)", "templates/daemonset.yaml", "containerPort: {{ .Values.api.port }}", "containerPort: {{ printf \"%d\" .Values.api.port }}", /YAML parse error|containerPort must be integer/],
     ["NODE_NAME from the wrong field", "templates/daemonset.yaml", "fieldPath: spec.nodeName", "fieldPath: metadata.name", /NODE_NAME/],
     ["HOST_IP dropped", "templates/daemonset.yaml", "            - name: HOST_IP\n              valueFrom:\n                fieldRef:\n                  fieldPath: status.hostIP\n", "", /HOST_IP/],
@@ -457,12 +537,6 @@ describe("the checks catch a broken chart", () => {
     });
   }
 });
-
-function renderYaml(values) {
-  const args = ["--release", "podnetstat", "--namespace", "monitoring"];
-  for (const f of values) args.push("-f", f);
-  return execFileSync(process.env.CHART_RENDER, [...args, chartDir], { encoding: "utf8" });
-}
 
 const tempDir = mkdtempSync(join(tmpdir(), "podnetstat-values-"));
 after(() => rmSync(tempDir, { recursive: true, force: true }));

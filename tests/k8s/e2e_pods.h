@@ -25,26 +25,12 @@
 #include "containerd_harness.h"
 #include "e2e_cri_client.h"
 #include "netns.h"
+#include "tools.h"
 
 namespace podnetstat::testing {
 
 using namespace std::chrono_literals;
 namespace e2ecri = ::podnetstat::e2e::cri;
-
-inline bool onCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-
-// Skips, or fails on CI, where the test must run.
-#define PODNETSTAT_SKIP_OR_FAIL(reason) \
-  do {                                  \
-    if (onCi()) {                       \
-      FAIL() << (reason);               \
-    } else {                            \
-      GTEST_SKIP() << (reason);         \
-    }                                   \
-  } while (false)
 
 inline std::string newPodUid() {
   std::ifstream in("/proc/sys/kernel/random/uuid");

@@ -177,7 +177,8 @@ TEST_F(KubeletClientTest, A403NamesTheMissingRbac) {
   EXPECT_THAT(body.error().message, HasSubstr("answered 403"));
   EXPECT_THAT(body.error().message,
               HasSubstr("the service account needs get on nodes/pods (nodes/proxy before "
-                        "Kubernetes 1.33)"));
+                        "Kubernetes 1.33: the Helm chart grants it with "
+                        "rbac.kubeletProxyFallback=true)"));
   EXPECT_THAT(body.error().message, HasSubstr("subresource(s)=[pods]"));
 }
 

@@ -335,6 +335,75 @@ TEST(PodIndex, KubeletGivesNamesLabelsOwnersAndDeclaredPorts) {
   EXPECT_EQ(web->sources, kSourceCri | kSourceKubelet | kSourceCgroup);
 }
 
+/// The kubelet's PodList with one pod of namespace "shop".
+PodList kubeletPod(const std::string& uid,
+                   const std::string& name,
+                   const std::string& phase,
+                   std::vector<ContainerInfo> containers = {}) {
+  PodInfo info;
+  info.uid = info.runtime_uid = uid;
+  info.namespace_name = "shop";
+  info.name = name;
+  info.phase = phase;
+  info.containers = std::move(containers);
+  PodList kubelet;
+  kubelet.pods = {info};
+  return kubelet;
+}
+
+/// What the kubelet says of pod A while it is new: its spec container, no ID yet.
+PodList newPodAFromTheKubelet() {
+  ContainerInfo c;
+  c.name = "nginx";
+  return kubeletPod(kUidA, "web-0", "Pending", {c});
+}
+
+TEST(PodIndex, ANewPodsSandboxAndContainerTheRuntimeDoesNotListYetAreNoExtraContainers) {
+  // The runtime's last answer predates the pod (its sandbox was not READY yet): the kubelet
+  // knows its container by name only, the cgroups name the pause and the container by ID.
+  Node node;
+  node.cri.pods.erase(node.cri.pods.begin());
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U) << "neither the pause nor the unnamed container";
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_EQ(web->containers[0].id, "");
+  EXPECT_THAT(web->pids, ElementsAre(100, 101));
+  const auto sp = index.ofPid(101);
+  ASSERT_TRUE(sp.has_value());
+  EXPECT_EQ(sp->pod, web);
+  EXPECT_EQ(sp->container, nullptr);
+  EXPECT_EQ(index.stats().unknown_containers, 2U);
+}
+
+TEST(PodIndex, AContainerStartedSinceTheRuntimesLastAnswerIsNoUnnamedContainer) {
+  Node node;
+  node.cri.pods[0].containers.clear();  // the sandbox is READY, its container not listed yet
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U);
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_EQ(node.ownerOf(index, 8080), "web-0");
+  EXPECT_EQ(index.stats().unknown_containers, 1U);
+}
+
+TEST(PodIndex, ANewPodsContainerNamedByTheKubeletWithoutIdIsTheRuntimesOne) {
+  Node node;
+  const PodList kubelet = newPodAFromTheKubelet();
+  const PodIndex index = node.build(&kubelet);
+  const Pod* web = index.byUid(kUidA);
+  ASSERT_NE(web, nullptr);
+  ASSERT_EQ(web->containers.size(), 1U) << "not once without its ID and once with";
+  EXPECT_EQ(web->containers[0].id, kContainerA);
+  EXPECT_EQ(web->containers[0].name, "nginx");
+  EXPECT_THAT(web->containers[0].pids, ElementsAre(101));
+  EXPECT_EQ(index.stats().unknown_containers, 0U);
+}
+
 TEST(PodIndex, KubeletPodsOfFinishedPhasesAreNotListed) {
   Node node;
   PodList kubelet;
@@ -365,6 +434,20 @@ TEST(PodIndex, DeadSandboxesAreDropped) {
   const PodIndex index = node.build();
   EXPECT_EQ(index.byUid(kUidOrphan), nullptr);
   EXPECT_EQ(index.stats().dead_sandboxes, 1U);
+}
+
+TEST(PodIndex, APodDeletedSinceTheKubeletsLastAnswerGoesWithItsSandbox) {
+  // The kubelet's last answer still has gone-0 Running; the runtime's sandbox of it is gone.
+  Node node;
+  CriPod gone = criPod(kUidOrphan, "shop", "gone-0", std::string(64, 'd'), 4242);
+  gone.netns_path = "/var/run/netns/cni-gone";
+  node.cri.pods.push_back(gone);
+  const PodList kubelet = kubeletPod(kUidOrphan, "gone-0", "Running");
+  const PodIndex index = node.build(&kubelet);
+  EXPECT_EQ(index.byUid(kUidOrphan), nullptr);
+  // Without the runtime's word the kubelet's still counts.
+  node.cri.pods.pop_back();
+  EXPECT_NE(node.build(&kubelet).byUid(kUidOrphan), nullptr);
 }
 
 TEST(PodIndex, CriOSandboxWithoutPidUsesTheNetnsPath) {

@@ -98,6 +98,30 @@ std::string podListWith(const std::string& name) {
          R"("status":{"phase":"Running","podIP":"10.244.1.7"}}]})";
 }
 
+/// A runtime's container: ID of 64 times `id`, its name, pid and state.
+CriContainer criContainer(char id,
+                          const std::string& name,
+                          std::int32_t pid,
+                          CriContainerState state = CriContainerState::Running) {
+  CriContainer c;
+  c.id = std::string(64, id);
+  c.name = name;
+  c.pid = pid;
+  c.state = state;
+  return c;
+}
+
+/// A kubelet pod of kUid with these spec containers (no status IDs unless given).
+PodList kubeletPod(const std::string& name, std::vector<ContainerInfo> containers) {
+  PodInfo info;
+  info.uid = info.runtime_uid = kUid;
+  info.name = name;
+  info.containers = std::move(containers);
+  PodList list;
+  list.pods = {info};
+  return list;
+}
+
 TEST(PodMetadataMerge, KubeletNamesWinAndCriFactsStay) {
   CriSnapshot cri;
   CriPod pod;
@@ -127,27 +151,15 @@ TEST(PodMetadataMerge, ContainersJoinByIdAndKeepTheSpecsPorts) {
   CriPod pod;
   pod.uid = kUid;
   pod.sandbox_id = std::string(64, 'a');
-  CriContainer running;
-  running.id = std::string(64, '1');
-  running.name = "nginx";
-  running.pid = 77;
-  running.state = CriContainerState::Running;
-  CriContainer previous = running;
-  previous.id = std::string(64, '0');
-  previous.pid = 0;
-  previous.state = CriContainerState::Exited;
+  const CriContainer running = criContainer('1', "nginx", 77);
+  const CriContainer previous = criContainer('0', "nginx", 0, CriContainerState::Exited);
   pod.containers = {previous, running};
   cri.pods = {pod};
-  PodList list;
-  PodInfo info;
-  info.uid = info.runtime_uid = kUid;
-  info.name = "web-0";
   ContainerInfo c;
   c.name = "nginx";
   c.id = running.id;
   c.ports = {{"http", 80, "TCP", 0, ""}};
-  info.containers = {c};
-  list.pods = {info};
+  const PodList list = kubeletPod("web-0", {c});
   const PodMetadata md = mergePodMetadata(&cri, &list, nullptr);
   const auto ref = md.findContainer(running.id);
   ASSERT_TRUE(ref.has_value());
@@ -158,6 +170,39 @@ TEST(PodMetadataMerge, ContainersJoinByIdAndKeepTheSpecsPorts) {
   ASSERT_TRUE(old.has_value());
   EXPECT_EQ(old->container->ports.size(), 1U);  // an older attempt of the same spec container
   EXPECT_FALSE(md.findContainer(std::string(64, '9')).has_value());
+}
+
+TEST(PodMetadataMerge, KubeletContainersWithoutIdsYetAreTheRuntimesOfTheSameName) {
+  // A new pod: the kubelet's status has no container IDs yet, the runtime has the containers.
+  CriSnapshot cri;
+  CriPod pod;
+  pod.uid = kUid;
+  pod.sandbox_id = std::string(64, 'a');
+  const CriContainer alpha = criContainer('1', "alpha", 71);
+  const CriContainer beta = criContainer('2', "beta", 72);
+  // a later attempt, not running yet
+  const CriContainer beta_created = criContainer('3', "beta", 0, CriContainerState::Created);
+  pod.containers = {beta, alpha, beta_created};
+  cri.pods = {pod};
+  ContainerInfo a;
+  a.name = "alpha";
+  ContainerInfo b;
+  b.name = "beta";
+  b.ports = {{"", 8082, "UDP", 0, ""}};
+  const PodList list = kubeletPod("duo", {a, b});
+  const PodMetadata md = mergePodMetadata(&cri, &list, nullptr);
+  ASSERT_EQ(md.pods.size(), 1U);
+  const auto& containers = md.pods[0].containers;
+  ASSERT_EQ(containers.size(), 3U);  // alpha, beta (the running one), beta's other attempt
+  EXPECT_EQ(containers[0].name, "alpha");
+  EXPECT_EQ(containers[0].id, alpha.id);
+  EXPECT_EQ(containers[0].pid, 71);
+  EXPECT_EQ(containers[1].name, "beta");
+  EXPECT_EQ(containers[1].id, beta.id);
+  EXPECT_EQ(containers[1].pid, 72);
+  EXPECT_EQ(containers[1].ports.size(), 1U);
+  EXPECT_EQ(containers[2].id, beta_created.id);
+  EXPECT_EQ(md.findContainer(alpha.id)->container->name, "alpha");
 }
 
 TEST(PodMetadataCache, BeforeTheFirstRefreshItIsEmptyButKnowsItsSources) {

@@ -66,16 +66,6 @@ std::optional<Int> parseInt(std::string_view text) {
   return value;
 }
 
-std::optional<bool> parseBool(std::string_view text) {
-  if (text == "true" || text == "1") {
-    return true;
-  }
-  if (text == "false" || text == "0") {
-    return false;
-  }
-  return std::nullopt;
-}
-
 Result<OutputFormat> parseFormat(std::string_view value, bool table_allowed) {
   if (value == "json") {
     return OutputFormat::Json;
@@ -89,6 +79,16 @@ Result<OutputFormat> parseFormat(std::string_view value, bool table_allowed) {
 }
 
 }  // namespace
+
+Result<bool> parseBoolParam(std::string_view name, std::string_view value) {
+  if (value == "true") {
+    return true;
+  }
+  if (value == "false") {
+    return false;
+  }
+  return paramError(name, quoted(value) + " is not true or false (lowercase)");
+}
 
 Result<std::string> percentDecode(std::string_view text, bool plus_is_space) {
   std::string out;
@@ -183,9 +183,9 @@ Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params) {
         states.emplace_back(item);
       }
     } else if (name == "listening" || name == "connected") {
-      const auto b = parseBool(value);
+      const auto b = parseBoolParam(name, value);
       if (!b) {
-        return paramError(name, quoted(value) + " is not true or false");
+        return b.error();
       }
       auto f = name == "listening" ? scanner::Filter::listening() : scanner::Filter::connected();
       parts.push_back(*b ? f : !f);

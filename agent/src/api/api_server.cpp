@@ -86,7 +86,8 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
         out.metadata = cache != nullptr ? cache->current() : empty;
         out.index = k8s::PodIndex::build(scan, *out.metadata, k8s::NodeFiles(roots));
         if (cache != nullptr &&
-            (out.index.unknownPodCount() > 0 || out.index.stats().dead_sandboxes > 0)) {
+            (out.index.unknownPodCount() > 0 || out.index.stats().unknown_containers > 0 ||
+             out.index.stats().dead_sandboxes > 0)) {
           cache->requestRefresh();
         }
         if (cache == nullptr) {

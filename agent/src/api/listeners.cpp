@@ -128,13 +128,11 @@ Result<ListenerQuery> parseListenerQuery(const std::vector<QueryParam>& params) 
         return paramError(param.name, "given more than once");
       }
       declared_seen = true;
-      if (param.value == "true" || param.value == "1") {
-        q.declared = true;
-      } else if (param.value == "false" || param.value == "0") {
-        q.declared = false;
-      } else {
-        return paramError(param.name, "'" + param.value + "' is not true or false");
+      const auto declared = parseBoolParam(param.name, param.value);
+      if (!declared) {
+        return declared.error();
       }
+      q.declared = *declared;
     } else {
       socket_params.push_back(param);
     }

@@ -63,10 +63,11 @@ Result<NetViewQuery> parseNetViewQuery(NetView view, const std::vector<QueryPara
       if (auto r = once(seen_all); !r) {
         return r.error();
       }
-      if (value != "true" && value != "false") {
-        return paramError(name, "must be true or false, not '" + value + "'");
+      const auto all = parseBoolParam(name, value);
+      if (!all) {
+        return all.error();
       }
-      q.all = value == "true";
+      q.all = *all;
     } else if (name == "family" && has_family) {
       if (auto r = once(seen_family); !r) {
         return r.error();

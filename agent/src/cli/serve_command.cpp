@@ -527,6 +527,8 @@ int runServe(int argc, char** argv) {
                  e.what());
     return kUsageError;
   }
+  // Before anything that logs (the token file, the CRI module, TLS): every line in one format.
+  setUpLogging(flags.log_format, flags.log_level);
   const auto usage = [](const Error& error) {
     std::fprintf(stderr, "podnetstat serve: %s\n", error.message.c_str());
     return kUsageError;
@@ -543,7 +545,6 @@ int runServe(int argc, char** argv) {
   if (!insecure) {
     return usage(insecure.error());
   }
-  setUpLogging(flags.log_format, flags.log_level);
   warnIfNoPodSources(*pods);
   tuneMalloc();
   const sigset_t signals = blockShutdownSignals();

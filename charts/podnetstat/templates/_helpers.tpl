@@ -83,6 +83,20 @@ HOST:PORT for a listen flag; IPv6 addresses get brackets. Takes (list address po
 {{- end }}
 
 {{/*
+What holds the CRI socket in the pod: the socket's directory, so that the new socket of a runtime
+that restarted shows up (a mount of the file keeps the old one); the socket itself where that
+directory is /run or /var/run, which hold every daemon's sockets.
+*/}}
+{{- define "podnetstat.criMountPath" -}}
+{{- $dir := dir .Values.cri.socketPath }}
+{{- if has $dir (list "/" "/run" "/var/run") }}
+{{- .Values.cri.socketPath }}
+{{- else }}
+{{- $dir }}
+{{- end }}
+{{- end }}
+
+{{/*
 "true" when AppArmor goes into the securityContext field, which exists from Kubernetes 1.30 on;
 older clusters take the beta annotation instead.
 */}}

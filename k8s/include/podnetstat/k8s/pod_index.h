@@ -24,8 +24,13 @@
 //    pods) belongs to the pod of its first owner (ascending PID) whose cgroup names one; none:
 //    the node's own socket, no pod.
 //  - A pod is listed when a READY sandbox of it is alive (its pid or netns is there), the
-//    kubelet has it in a phase other than Succeeded/Failed, or a cgroup names it. A pod only a
-//    cgroup knows has its uid and no names (unless /var/log/pods names it).
+//    kubelet has it in a phase other than Succeeded/Failed (unless its READY sandbox is gone: a
+//    pod deleted since the kubelet's last answer), or a cgroup names it. A pod only a cgroup
+//    knows has its uid and no names (unless /var/log/pods names it).
+//  - A pod's containers are the ones the CRI and the kubelet name; cgroups add containers only
+//    to pods neither source knows. A process in a container its pod's sources do not name yet
+//    (the sandbox before it is READY, a container started since their last answer) belongs to
+//    the pod without a container, and counts in stats().unknown_containers.
 
 #include <cstdint>
 #include <filesystem>
@@ -103,11 +108,12 @@ struct SocketPod {
 
 /// Counters of one build, for /api/v1/node ("cgroup" source) and debugging.
 struct PodIndexStats {
-  std::size_t cgroups_read = 0;     // /proc/<pid>/cgroup files looked at
-  std::size_t cgroups_missing = 0;  // processes gone (or unreadable) by then
-  std::size_t pod_processes = 0;    // processes a cgroup placed in a pod
-  std::size_t unknown_pods = 0;     // pods a cgroup named that no metadata source knows
-  std::size_t dead_sandboxes = 0;   // READY sandboxes whose pid and netns are gone
+  std::size_t cgroups_read = 0;        // /proc/<pid>/cgroup files looked at
+  std::size_t cgroups_missing = 0;     // processes gone (or unreadable) by then
+  std::size_t pod_processes = 0;       // processes a cgroup placed in a pod
+  std::size_t unknown_pods = 0;        // pods a cgroup named that no metadata source knows
+  std::size_t unknown_containers = 0;  // processes in a container their pod's sources do not name
+  std::size_t dead_sandboxes = 0;      // READY sandboxes whose pid and netns are gone
 };
 
 class PodIndex {

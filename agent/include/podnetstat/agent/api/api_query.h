@@ -28,6 +28,11 @@ struct QueryParam {
 /// value; empty pieces ("a=1&&b=2") are ignored.
 Result<std::vector<QueryParam>> parseQuery(std::string_view query);
 
+/// The value of a boolean query parameter, the same on every route (docs/openapi.json): `true` or
+/// `false`, lowercase, as OpenAPI clients send a boolean. Any other spelling (`1`, `0`, `TRUE`,
+/// `yes`, empty) is an error naming the parameter.
+Result<bool> parseBoolParam(std::string_view name, std::string_view value);
+
 enum class OutputFormat : std::uint8_t { Json, Table };
 
 /// A parsed socket list query.
