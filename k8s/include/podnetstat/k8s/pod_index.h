@@ -156,6 +156,9 @@ class PodIndex {
     bool by_cgroup = false;       // false: only its pod namespace places it
   };
 
+  /// The steps of build() (pod_index.cpp).
+  class Builder;
+
   SocketPod at(const PidEntry& e) const;
 
   std::vector<Pod> pods_;
