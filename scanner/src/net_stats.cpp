@@ -261,68 +261,81 @@ ParseCounts parseIpv6Routes(std::string_view text, std::vector<Ipv6Route>& out) 
   return counts;
 }
 
+namespace {
+
+/// The "Tcp" of "Tcp: ..." (snmp, netstat); empty when the line has no such prefix.
+std::string_view counterPrefix(std::string_view line) {
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return {};
+  }
+  const std::string_view p = line.substr(0, colon);
+  for (const char c : p) {
+    if (isBlank(c)) {
+      return {};
+    }
+  }
+  return p;
+}
+
+/// Whether what follows a prefix is a value line: its first field is a number, a header's a name.
+bool isValueLine(std::string_view rest) {
+  const auto f = split<1>(rest);
+  const char c = f.n > 0 ? f.f[0].front() : 'x';
+  return (c >= '0' && c <= '9') || c == '-';
+}
+
+/// One header line and its value line: "<prefix><name>" = value for every column, or both lines
+/// skipped when they do not pair up.
+void takeCounterPair(std::string_view header,
+                     std::string_view values,
+                     std::vector<Counter>& out,
+                     ParseCounts& counts) {
+  const std::string_view prefix = counterPrefix(header);
+  std::vector<std::string_view> names;
+  std::vector<std::uint64_t> vals;
+  std::string_view h = header.substr(prefix.size() + 1);
+  std::string_view v = values.substr(prefix.size() + 1);
+  bool ok = true;
+  // Bounded by the line lengths: every step consumes one field.
+  while (ok) {
+    const auto hf = split<1>(h);
+    const auto vf = split<1>(v);
+    if (hf.n == 0 || vf.n == 0) {
+      ok = hf.n == 0 && vf.n == 0;
+      break;
+    }
+    std::uint64_t value = 0;
+    ok = parseCounterValue(vf.f[0], value);
+    names.push_back(hf.f[0]);
+    vals.push_back(value);
+    h.remove_prefix(static_cast<std::size_t>(hf.f[0].data() + hf.f[0].size() - h.data()));
+    v.remove_prefix(static_cast<std::size_t>(vf.f[0].data() + vf.f[0].size() - v.data()));
+  }
+  if (!ok || names.empty()) {
+    counts.skipped += 2;
+    return;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string name;
+    name.reserve(prefix.size() + names[i].size());
+    name.append(prefix).append(names[i]);
+    out.push_back(Counter{std::move(name), vals[i]});
+  }
+  counts.rows += names.size();
+}
+
+}  // namespace
+
 ParseCounts parseCounterPairs(std::string_view text, std::vector<Counter>& out) {
   ParseCounts counts;
   // The header line waiting for its value line; empty when none.
   std::string_view pending;
-  auto prefixOf = [](std::string_view line) -> std::string_view {
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return {};
-    }
-    const std::string_view p = line.substr(0, colon);
-    for (const char c : p) {
-      if (isBlank(c)) {
-        return {};
-      }
-    }
-    return p;
-  };
-  auto isValueLine = [](std::string_view rest) {
-    // A value line's first field is a number; a header's is a name.
-    const auto f = split<1>(rest);
-    const char c = f.n > 0 ? f.f[0].front() : 'x';
-    return (c >= '0' && c <= '9') || c == '-';
-  };
-  auto takePair = [&](std::string_view header, std::string_view values) {
-    const std::string_view prefix = prefixOf(header);
-    std::vector<std::string_view> names;
-    std::vector<std::uint64_t> vals;
-    std::string_view h = header.substr(prefix.size() + 1);
-    std::string_view v = values.substr(prefix.size() + 1);
-    bool ok = true;
-    // Bounded by the line lengths: every step consumes one field.
-    while (ok) {
-      const auto hf = split<1>(h);
-      const auto vf = split<1>(v);
-      if (hf.n == 0 || vf.n == 0) {
-        ok = hf.n == 0 && vf.n == 0;
-        break;
-      }
-      std::uint64_t value = 0;
-      ok = parseCounterValue(vf.f[0], value);
-      names.push_back(hf.f[0]);
-      vals.push_back(value);
-      h.remove_prefix(static_cast<std::size_t>(hf.f[0].data() + hf.f[0].size() - h.data()));
-      v.remove_prefix(static_cast<std::size_t>(vf.f[0].data() + vf.f[0].size() - v.data()));
-    }
-    if (!ok || names.empty()) {
-      counts.skipped += 2;
-      return;
-    }
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      std::string name;
-      name.reserve(prefix.size() + names[i].size());
-      name.append(prefix).append(names[i]);
-      out.push_back(Counter{std::move(name), vals[i]});
-    }
-    counts.rows += names.size();
-  };
   forEachLine(text, [&](std::string_view line) {
     if (isBlankLine(line)) {
       return;
     }
-    const std::string_view prefix = prefixOf(line);
+    const std::string_view prefix = counterPrefix(line);
     if (prefix.empty()) {
       if (!pending.empty()) {
         ++counts.skipped;  // its header, left without values
@@ -340,8 +353,8 @@ ParseCounts parseCounterPairs(std::string_view text, std::vector<Counter>& out) 
       }
       return;
     }
-    if (values && prefixOf(pending) == prefix) {
-      takePair(pending, line);
+    if (values && counterPrefix(pending) == prefix) {
+      takeCounterPair(pending, line, out, counts);
       pending = {};
       return;
     }
