@@ -1,6 +1,6 @@
 // TokenReview and SubjectAccessReview bodies and answers (the shapes of
 // authentication.k8s.io/v1 and authorization.k8s.io/v1), and the API server client that POSTs
-// them over detail::httpsExchange with the agent's own service-account token.
+// them over httpsExchange with the agent's own service-account token.
 
 #include "podnetstat/k8s/access_review.h"
 
@@ -11,7 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "https_exchange.h"
+#include "podnetstat/k8s/https_exchange.h"
+
 #include "json_fields.h"
 
 namespace podnetstat::k8s {
@@ -30,8 +31,7 @@ constexpr const char* kAuthorizationApi = "authorization.k8s.io/v1";
 Result<json> parseObject(std::string_view body, const char* api_version, const char* kind) {
   json doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return Error{std::string("not a ") + kind +
-                 " (not a JSON object): " + detail::bodySnippet(body)};
+    return Error{std::string("not a ") + kind + " (not a JSON object): " + bodySnippet(body)};
   }
   const std::string got_kind = stringAt(doc, "kind");
   const std::string got_api = stringAt(doc, "apiVersion");
@@ -55,7 +55,7 @@ std::vector<std::string> strings(const json& array) {
 class BeastKubeApiClient final : public KubeApi {
  public:
   BeastKubeApiClient(KubeApiClientOptions options,
-                     detail::HttpsUrl url,
+                     HttpsUrl url,
                      std::unique_ptr<boost::asio::ssl::context> tls)
       : options_(std::move(options)),
         url_(std::move(url)),
@@ -90,7 +90,7 @@ class BeastKubeApiClient final : public KubeApi {
   Result<KubeApiAnswer> send(const std::string& path,
                              const std::string& json_body,
                              const std::string& bearer) {
-    detail::HttpsExchangeOptions exchange;
+    HttpsExchangeOptions exchange;
     exchange.timeout = options_.timeout;
     exchange.max_body_bytes = options_.max_body_bytes;
     exchange.where = "API server " + options_.url;
@@ -99,7 +99,7 @@ class BeastKubeApiClient final : public KubeApi {
                                : "the API server's certificate does not chain to " +
                                      options_.ca_file.string() + ", or names another host";
     // The SSL context is shared by concurrent requests: OpenSSL allows that once it is set up.
-    auto answer = detail::httpsExchange(
+    auto answer = httpsExchange(
         url_, tls_.get(),
         {.method = "POST", .target = url_.path_prefix + path, .bearer = bearer, .body = json_body},
         exchange);
@@ -110,9 +110,9 @@ class BeastKubeApiClient final : public KubeApi {
   }
 
   KubeApiClientOptions options_;
-  detail::HttpsUrl url_;
+  HttpsUrl url_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
-  detail::TokenFile token_;
+  TokenFile token_;
 };
 
 }  // namespace
@@ -192,12 +192,12 @@ Result<AccessReviewStatus> parseSubjectAccessReview(std::string_view body) {
 }
 
 Result<std::unique_ptr<KubeApi>> makeKubeApiClient(KubeApiClientOptions options) {
-  auto url = detail::parseHttpsUrl(options.url, "443", "80");
+  auto url = parseHttpsUrl(options.url, "443", "80");
   if (!url || !url->tls) {
     // Never http: the agent's own token and the clients' tokens travel in these requests.
     return Error{"API server URL \"" + options.url + "\": expected https://host[:port]"};
   }
-  auto tls = detail::makeClientTlsContext(options.ca_file.string(), false, "API server");
+  auto tls = makeClientTlsContext(options.ca_file.string(), false, "API server");
   if (!tls) {
     return tls.error();
   }

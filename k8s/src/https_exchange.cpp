@@ -3,7 +3,7 @@
 // with a body cap. The stream's expiry and io_context::run_for() both bound the whole request by
 // the timeout, so a server that accepts and never answers costs one timeout, never a hung caller.
 
-#include "https_exchange.h"
+#include "podnetstat/k8s/https_exchange.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -27,7 +27,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace podnetstat::k8s::detail {
+namespace podnetstat::k8s {
 namespace {
 
 namespace asio = boost::asio;
@@ -293,13 +293,14 @@ Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
         beast::get_lowest_layer(stream).cancel();
       };
       beast::get_lowest_layer(stream).expires_after(timeout);
-      if (!isIpLiteral(url.host)) {
+      const std::string& name = options.server_name.empty() ? url.host : options.server_name;
+      if (!isIpLiteral(name)) {
         // SSL_set_tlsext_host_name() is a macro with a C cast.
         SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(url.host.c_str()));
+                 const_cast<char*>(name.c_str()));
       }
       if (options.verify_host) {
-        stream.set_verify_callback(ssl::host_name_verification(url.host));
+        stream.set_verify_callback(ssl::host_name_verification(name));
       }
       co_await beast::get_lowest_layer(stream).async_connect(endpoints, reply());
       if (ec) {
@@ -356,4 +357,4 @@ Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
   return std::move(*out);
 }
 
-}  // namespace podnetstat::k8s::detail
+}  // namespace podnetstat::k8s

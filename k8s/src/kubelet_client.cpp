@@ -1,4 +1,4 @@
-// GET /pods on the kubelet over detail::httpsExchange (one request on a fresh connection, bounded
+// GET /pods on the kubelet over httpsExchange (one request on a fresh connection, bounded
 // by the timeout as a whole), with the bearer token re-read as it rotates.
 
 #include "kubelet_client.h"
@@ -19,7 +19,7 @@ constexpr const char* kForbiddenHint =
 }  // namespace
 
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url) {
-  return detail::parseHttpsUrl(url, "10250", "10255");
+  return parseHttpsUrl(url, "10250", "10255");
 }
 
 std::string defaultKubeletUrl(const std::string& host_ip) {
@@ -35,8 +35,8 @@ Result<std::unique_ptr<KubeletApi>> makeKubeletClient(KubeletClientOptions optio
   if (!url) {
     return Error{"kubelet URL \"" + options.url + "\": expected https://host[:port] or http://..."};
   }
-  auto tls = detail::makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify,
-                                          "kubelet");
+  auto tls =
+      makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify, "kubelet");
   if (!tls) {
     return tls.error();
   }
@@ -87,15 +87,15 @@ Result<std::string> BeastKubeletClient::getPods() {
       return Error{what + ": " + kUnauthorizedHint};
     case 403:
       return Error{what + ": " + kForbiddenHint +
-                   (answer->body.empty() ? "" : " [" + detail::bodySnippet(answer->body) + "]")};
+                   (answer->body.empty() ? "" : " [" + bodySnippet(answer->body) + "]")};
     default:
-      return Error{what + (answer->body.empty() ? "" : ": " + detail::bodySnippet(answer->body))};
+      return Error{what + (answer->body.empty() ? "" : ": " + bodySnippet(answer->body))};
   }
 }
 
 Result<BeastKubeletClient::Answer> BeastKubeletClient::get(const std::string& target,
                                                            const std::string& bearer) {
-  detail::HttpsExchangeOptions exchange;
+  HttpsExchangeOptions exchange;
   exchange.timeout = options_.timeout;
   exchange.max_body_bytes = options_.max_body_bytes;
   exchange.verify_host = !options_.insecure_skip_verify;
@@ -105,8 +105,8 @@ Result<BeastKubeletClient::Answer> BeastKubeletClient::get(const std::string& ta
                                "--kubelet-insecure-skip-verify"
                              : "the kubelet's certificate does not chain to " +
                                    options_.ca_file.string() + ", or names another host";
-  return detail::httpsExchange(url_, tls_.get(),
-                               {.method = "GET", .target = target, .bearer = bearer}, exchange);
+  return httpsExchange(url_, tls_.get(), {.method = "GET", .target = target, .bearer = bearer},
+                       exchange);
 }
 
 }  // namespace podnetstat::k8s

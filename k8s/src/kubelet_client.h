@@ -11,14 +11,13 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "podnetstat/k8s/https_exchange.h"
 #include "podnetstat/k8s/kubelet.h"
-
-#include "https_exchange.h"
 
 namespace podnetstat::k8s {
 
 /// A parsed kubelet URL.
-using KubeletUrl = detail::HttpsUrl;
+using KubeletUrl = HttpsUrl;
 
 /// Parses "https://host[:port][/prefix]" (or http); nullopt when it is not such a URL.
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url);
@@ -35,14 +34,14 @@ class BeastKubeletClient final : public KubeletApi {
   Result<std::string> getPods() override;
 
  private:
-  using Answer = detail::HttpsAnswer;
+  using Answer = HttpsAnswer;
 
   Result<Answer> get(const std::string& target, const std::string& bearer);
 
   KubeletClientOptions options_;
   KubeletUrl url_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
-  detail::TokenFile token_;
+  TokenFile token_;
 };
 
 }  // namespace podnetstat::k8s

@@ -344,55 +344,16 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPod
   return (!scan.namespaces.empty() && unreadable == scan.namespaces.size()) ? 1 : 0;
 }
 
-/// What appendSockets prints, each row opened by the Pod column (as wide as the widest label).
+/// What appendSockets prints, each row opened by the Pod column.
 void appendSocketsWithPods(std::string& out,
                            NetstatRenderer& renderer,
                            const scanner::ScanResult& scan,
                            std::span<const scanner::Socket* const> sockets,
                            const ListPods& pods) {
-  const NetstatOptions& options = renderer.options();
-  std::array<std::vector<std::pair<const scanner::Socket*, std::string>>, scanner::kTransportCount>
-      tables;
-  std::size_t width = 3;  // "Pod"
-  for (const scanner::Socket* s : sockets) {
-    if (!options.transports.contains(s->transport) || !netstatSelects(*s, options.mode)) {
-      continue;
-    }
-    const auto pod = pods.of(*s, scan);
-    std::string label = ListPods::label(pod ? pod->pod : nullptr);
-    width = std::max(width, label.size());
-    tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(label));
-  }
-  ++width;
-  const auto column = [&](std::string_view text) {
-    out += text;
-    out.append(width - std::min(width, text.size()), ' ');
-  };
-  const auto header = [&](const std::string& text) {
-    // netstat's header is a title line and a column line: the column goes on the second.
-    const auto newline = text.find('\n');
-    out += text.substr(0, newline + 1);
-    column("Pod");
-    out += text.substr(newline + 1);
-  };
-  const auto rows = [&](Transport t) {
-    for (const auto& [s, label] : tables.at(static_cast<std::size_t>(t))) {
-      column(label);
-      renderer.appendRow(out, *s, scan);
-    }
-  };
-  if (options.inet_block) {
-    header(renderer.inetHeader());
-    for (Transport t : scanner::kAllTransports) {
-      if (t != Transport::Unix) {
-        rows(t);
-      }
-    }
-  }
-  if (options.unix_block) {
-    header(renderer.unixHeader());
-    rows(Transport::Unix);
-  }
+  renderer.appendSocketsWithColumn(out, scan, sockets, "Pod", [&](const scanner::Socket& s) {
+    const auto pod = pods.of(s, scan);
+    return ListPods::label(pod ? pod->pod : nullptr);
+  });
 }
 
 int runTables(const ListArgs& args, const scanner::ScanResult& scan, const ListPods& pods) {

@@ -584,28 +584,56 @@ void NetstatRenderer::appendNamespace(std::string& out,
 void NetstatRenderer::appendSockets(std::string& out,
                                     const ScanResult& scan,
                                     std::span<const Socket* const> sockets) {
+  appendSocketsWithColumn(out, scan, sockets, {}, nullptr);
+}
+
+void NetstatRenderer::appendSocketsWithColumn(
+    std::string& out,
+    const ScanResult& scan,
+    std::span<const Socket* const> sockets,
+    std::string_view title,
+    const std::function<std::string(const Socket&)>& label) {
   // One pass buckets the selected sockets by table; each table keeps file order.
-  std::array<std::vector<const Socket*>, scanner::kTransportCount> tables;
+  std::array<std::vector<std::pair<const Socket*, std::string>>, scanner::kTransportCount> tables;
+  std::size_t width = title.size();
   for (const Socket* s : sockets) {
     if (!options_.transports.contains(s->transport) || !netstatSelects(*s, options_.mode)) {
       continue;
     }
-    tables.at(static_cast<std::size_t>(s->transport)).push_back(s);
+    std::string cell = label ? label(*s) : std::string();
+    width = std::max(width, cell.size());
+    tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(cell));
   }
+  ++width;  // one blank between the column and netstat's first
+  const auto column = [&](std::string_view text) {
+    if (label) {
+      out += text;
+      out.append(width - std::min(width, text.size()), ' ');
+    }
+  };
+  const auto header = [&](const std::string& text) {
+    // netstat's header is a title line and a column line: the column goes on the second.
+    const auto newline = text.find('\n');
+    out += text.substr(0, newline + 1);
+    column(title);
+    out += text.substr(newline + 1);
+  };
   if (options_.inet_block) {
-    out += inetHeader();
+    header(inetHeader());
     for (Transport t : scanner::kAllTransports) {
       if (t == Transport::Unix) {
         continue;
       }
-      for (const Socket* s : tables.at(static_cast<std::size_t>(t))) {
+      for (const auto& [s, cell] : tables.at(static_cast<std::size_t>(t))) {
+        column(cell);
         appendInetRow(out, *s, scan);
       }
     }
   }
   if (options_.unix_block) {
-    out += unixHeader();
-    for (const Socket* s : tables.at(static_cast<std::size_t>(Transport::Unix))) {
+    header(unixHeader());
+    for (const auto& [s, cell] : tables.at(static_cast<std::size_t>(Transport::Unix))) {
+      column(cell);
       appendUnixRow(out, *s, scan);
     }
   }
