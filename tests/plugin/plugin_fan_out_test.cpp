@@ -184,6 +184,8 @@ class PluginFanOutTest : public ::testing::Test {
     return n;
   }
 
+  void interruptMidRun(int sig);
+
   ScratchDir dir_{"pns-fake-kubectl-"};
   static TempDir* fixture_;
   static std::map<std::string, std::unique_ptr<ServeProcess>>* agents_;
@@ -311,11 +313,13 @@ TEST_F(PluginFanOutTest, TheSocketsOfANodeAsNetstatWithAPodColumnOrTheAgentsOwnT
   EXPECT_TRUE(wide.left.empty());
 }
 
-TEST_F(PluginFanOutTest, SigintEndsEveryPortForwardAndThePlugin) {
+/// Runs the plugin over every node, the hanging node's port-forward among them, and sends `sig`
+/// while that port-forward runs.
+void PluginFanOutTest::interruptMidRun(int sig) {
   std::size_t live_at_signal = 0;
   const PluginRun r = run(
       {"listeners", "--all-nodes", "--timeout", "60s", "--max-forwards", "6"}, [&](pid_t plugin) {
-        // The hanging node's forward stays; wait for it, then Ctrl-C.
+        // The hanging node's forward stays; wait for it, then signal.
         const auto deadline = Clock::now() + std::chrono::seconds(20);
         while (Clock::now() < deadline &&
                readFile(dir_.path() / "calls").find("podnetstat-node-d") == std::string::npos) {
@@ -323,13 +327,21 @@ TEST_F(PluginFanOutTest, SigintEndsEveryPortForwardAndThePlugin) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         live_at_signal = liveForwards();
-        kill(plugin, SIGINT);
+        kill(plugin, sig);
       });
-  EXPECT_GE(live_at_signal, 1U) << "a port-forward was running when SIGINT came";
-  EXPECT_EQ(r.output.exit.code, 128 + SIGINT);
+  EXPECT_GE(live_at_signal, 1U) << "a port-forward was running when the signal came";
+  EXPECT_EQ(r.output.exit.code, 128 + sig);
   EXPECT_LT(r.seconds, 15.0) << "the plugin did not wait for its 60 s timeout";
   EXPECT_TRUE(r.left.empty()) << r.left.size() << " processes of the fake kubectl left";
   EXPECT_EQ(liveForwards(), 0U) << "every port-forward ended by SIGTERM, not killed";
+}
+
+TEST_F(PluginFanOutTest, SigintEndsEveryPortForwardAndThePlugin) {
+  interruptMidRun(SIGINT);
+}
+
+TEST_F(PluginFanOutTest, SigtermEndsEveryPortForwardAndThePlugin) {
+  interruptMidRun(SIGTERM);
 }
 
 }  // namespace

@@ -56,16 +56,18 @@ class RemoteTableTest : public ::testing::Test {
          (dir_->path() / "netns").string(), "--netns-pid",
          std::to_string(podnetstat::testing::kHelperPid), "--json", "-a"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    *items_ = json::parse(r.out);
+    items_ = new json(json::parse(r.out));
   }
 
   static void TearDownTestSuite() {
+    delete items_;
+    items_ = nullptr;
     delete dir_;
     dir_ = nullptr;
   }
 
   static void expectNetstat(const std::vector<std::string>& flags, const std::string& file) {
-    ASSERT_TRUE(items_->is_array());
+    ASSERT_TRUE(items_ != nullptr && items_->is_array());
     auto sockets = socketsFromJson(*items_);
     ASSERT_TRUE(sockets.ok()) << sockets.error().message;
     const std::string expected =
@@ -79,7 +81,7 @@ class RemoteTableTest : public ::testing::Test {
 };
 
 TempDir* RemoteTableTest::dir_ = nullptr;
-json* RemoteTableTest::items_ = new json();
+json* RemoteTableTest::items_ = nullptr;
 
 TEST_F(RemoteTableTest, ServersWithPrograms) {
   expectNetstat({"-tuwlnp"}, "netstat_tuwlnp.out");
@@ -98,6 +100,7 @@ TEST_F(RemoteTableTest, NonServersUnixAndOneFamily) {
 }
 
 TEST_F(RemoteTableTest, ThePodColumnOpensEachRow) {
+  ASSERT_TRUE(items_ != nullptr);
   json items = *items_;
   for (auto& item : items) {
     item["pod"] = json::parse(R"({"namespace":"shop","name":"web-0","uid":"u","container":null})");

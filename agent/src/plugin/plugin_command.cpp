@@ -323,12 +323,23 @@ Result<std::pair<std::vector<std::string>, std::vector<AgentPod>>> nodesAndAgent
   return std::pair{std::move(nodes), std::move(*agents)};
 }
 
-/// GET `target` from the agent of every node, --max-forwards at a time.
-std::vector<NodeResult<std::string>> askNodes(Context& c,
-                                              const std::vector<std::string>& nodes,
-                                              const std::vector<AgentPod>& agents,
-                                              const std::string& target) {
-  return forEachNode<std::string>(
+/// The answers of the nodes that answered, in node order; the others are in c.failures.
+struct NodeAnswers {
+  std::size_t asked = 0;
+  std::vector<std::pair<std::string, std::string>> bodies;  // node, body
+};
+
+/// GET `target` from the agent of every node asked for, --max-forwards at a time.
+NodeAnswers askNodes(Context& c, const std::string& target) {
+  NodeAnswers out;
+  auto found = nodesAndAgents(c);
+  if (!found) {
+    c.failures.push_back(found.error().message);
+    return out;
+  }
+  const auto& [nodes, agents] = *found;
+  out.asked = nodes.size();
+  const auto results = forEachNode<std::string>(
       nodes, c.args.max_forwards, c.args.timeout,
       [&](const std::string& node, Deadline deadline) -> Result<std::string> {
         auto agent = agentForNode(agents, node, c.search);
@@ -341,41 +352,39 @@ std::vector<NodeResult<std::string>> askNodes(Context& c,
         }
         return (*session)->get(target, deadline);
       });
+  for (const auto& r : results) {
+    if (r.value) {
+      out.bodies.emplace_back(r.node, *r.value);
+    } else {
+      c.failures.push_back("node " + r.node + ": " + r.value.error().message);
+    }
+  }
+  return out;
 }
 
 int runNodes(Context& c) {
   const PluginArgs& a = c.args;
-  auto found = nodesAndAgents(c);
-  if (!found) {
-    c.failures.push_back(found.error().message);
-    return finish(c);
-  }
-  const auto& [nodes, agents] = *found;
-  const std::string target =
-      "/api/v1/sockets?" + socketQuery(a.netstat, a.output == OutputKind::Wide ? "table" : "json");
-  const auto results = askNodes(c, nodes, agents, target);
+  const NodeAnswers answers =
+      askNodes(c, "/api/v1/sockets?" +
+                      socketQuery(a.netstat, a.output == OutputKind::Wide ? "table" : "json"));
   json rows = json::array();
   std::string text;
-  for (const auto& r : results) {
-    if (!r.value) {
-      c.failures.push_back("node " + r.node + ": " + r.value.error().message);
-      continue;
-    }
-    std::string rendered = *r.value;
+  for (const auto& [node, body] : answers.bodies) {
+    std::string rendered = body;
     if (a.output != OutputKind::Wide) {
-      auto answer = parseSocketAnswer(*r.value);
+      auto answer = parseSocketAnswer(body);
       if (!answer) {
-        c.failures.push_back("node " + r.node + ": " + answer.error().message);
+        c.failures.push_back("node " + node + ": " + answer.error().message);
         continue;
       }
       if (isStructured(a)) {
-        appendSelectedRows(rows, r.node, *answer, a.netstat.format);
+        appendSelectedRows(rows, node, *answer, a.netstat.format);
         continue;
       }
       rendered = socketTable(answer->sockets, a.netstat.format, true);
     }
-    if (nodes.size() > 1) {
-      text += (text.empty() ? "" : "\n") + std::string("Node: ") + r.node + "\n";
+    if (answers.asked > 1) {
+      text += (text.empty() ? "" : "\n") + std::string("Node: ") + node + "\n";
     }
     text += rendered;
   }
@@ -385,27 +394,17 @@ int runNodes(Context& c) {
 
 int runListeners(Context& c) {
   const PluginArgs& a = c.args;
-  auto found = nodesAndAgents(c);
-  if (!found) {
-    c.failures.push_back(found.error().message);
-    return finish(c);
-  }
-  const auto& [nodes, agents] = *found;
-  const auto results = askNodes(c, nodes, agents, "/api/v1/listeners?" + listenerQuery(a, "json"));
+  const NodeAnswers answers = askNodes(c, "/api/v1/listeners?" + listenerQuery(a, "json"));
   json rows = json::array();
-  for (const auto& r : results) {
-    if (!r.value) {
-      c.failures.push_back("node " + r.node + ": " + r.value.error().message);
-      continue;
-    }
-    auto parsed = json::parse(*r.value, nullptr, false);
+  for (const auto& [node, body] : answers.bodies) {
+    auto parsed = json::parse(body, nullptr, false);
     if (parsed.is_discarded() || !parsed.is_object() || !parsed["items"].is_array()) {
-      c.failures.push_back("node " + r.node + ": the agent's answer is not a list object: " +
-                           k8s::bodySnippet(*r.value));
+      c.failures.push_back("node " + node +
+                           ": the agent's answer is not a list object: " + k8s::bodySnippet(body));
       continue;
     }
     for (const json& item : parsed["items"]) {
-      rows.push_back(withNode(r.node, item));
+      rows.push_back(withNode(node, item));
     }
   }
   if (isStructured(a)) {
