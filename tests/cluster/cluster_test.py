@@ -914,6 +914,16 @@ def check_plugin_pod(report, plugin, agent, web_pod):
     else:
         report.skip("the plugin against netstat in the pod", "needs the node (local cluster)")
 
+    p = plugin.run("-l", "app=duo", "-n", DEMO_NS, "-tuln")
+    blocks = re.split(r"^Pod: (\S+) \(node (\S+)\)\n", p.stdout, flags=re.M)
+    heads = list(zip(blocks[1::3], blocks[2::3]))
+    tables_ok = all(all(f":{port} " in table for port in (8081, 8082, 8083)) for table in blocks[3::3])
+    report.check(f"kubectl podnetstat -l app=duo -n {DEMO_NS} -tuln: one block per pod of the "
+                 "selector, each with its node and its listeners 8081, 8082/udp, 8083",
+                 p.returncode == 0 and sorted(heads) == [(f"{DEMO_NS}/duo-{i}", web_pod["spec"]["nodeName"])
+                                                         for i in range(3)] and tables_ok,
+                 described(p))
+
     p, own = same_after_retries(lambda: plugin.run(web, "-n", DEMO_NS, "-i"),
                                 lambda: agent.get(f"{base}/interfaces?format=table").body)
     report.check(f"kubectl podnetstat {web} -n {DEMO_NS} -i prints the agent's netstat -i of the pod",

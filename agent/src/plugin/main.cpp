@@ -8,9 +8,9 @@
 #include "podnetstat/agent/plugin/plugin_command.h"
 
 int main(int argc, char** argv) {
-  // First, before any thread: the signal mask every thread inherits.
-  podnetstat::agent::plugin::installInterruptHandler();
   try {
+    // First, before any other thread: the signal mask every thread inherits.
+    podnetstat::agent::plugin::installInterruptHandler();
     return podnetstat::agent::plugin::runPlugin(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
