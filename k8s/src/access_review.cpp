@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "podnetstat/k8s/https_exchange.h"
-
 #include "json_fields.h"
 
 namespace podnetstat::k8s {
@@ -31,7 +30,8 @@ constexpr const char* kAuthorizationApi = "authorization.k8s.io/v1";
 Result<json> parseObject(std::string_view body, const char* api_version, const char* kind) {
   json doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return Error{std::string("not a ") + kind + " (not a JSON object): " + bodySnippet(body)};
+    return Error{std::string("not a ") + kind +
+                 " (not a JSON object): " + bodySnippet(body)};
   }
   const std::string got_kind = stringAt(doc, "kind");
   const std::string got_api = stringAt(doc, "apiVersion");
@@ -52,67 +52,42 @@ std::vector<std::string> strings(const json& array) {
   return out;
 }
 
+/// How one review goes: its deadline, its size limit, and what a failure says.
+HttpsExchangeOptions exchangeOptions(const KubeApiClientOptions& options) {
+  return serverExchangeOptions("API server", options.url, options.ca_file,
+                                       "give the API server's CA with --kube-api-ca",
+                                       options.timeout, options.max_body_bytes);
+}
+
 class BeastKubeApiClient final : public KubeApi {
  public:
   BeastKubeApiClient(KubeApiClientOptions options,
                      HttpsUrl url,
                      std::unique_ptr<boost::asio::ssl::context> tls)
       : options_(std::move(options)),
-        url_(std::move(url)),
-        tls_(std::move(tls)),
-        token_(options_.token_file,
-               options_.token_max_age,
-               options_.clock != nullptr ? *options_.clock : systemClock(),
-               "API server") {}
+        client_(std::move(url),
+                std::move(tls),
+                exchangeOptions(options_),
+                options_.token_file,
+                options_.token_max_age,
+                options_.clock,
+                "API server") {}
 
   std::string endpoint() const override { return options_.url; }
 
   Result<KubeApiAnswer> post(const std::string& path, const std::string& json_body) override {
-    auto bearer = token_.get();
-    if (!bearer) {
-      return bearer.error();
-    }
-    auto answer = send(path, json_body, *bearer);
-    if (answer && answer->status == 401) {
-      // Our own token may have rotated since it was read: read it again, retry once if changed.
-      auto rotated = token_.rotatedSince(*bearer);
-      if (!rotated) {
-        return rotated.error();
-      }
-      if (*rotated) {
-        answer = send(path, json_body, **rotated);
-      }
-    }
-    return answer;
-  }
-
- private:
-  Result<KubeApiAnswer> send(const std::string& path,
-                             const std::string& json_body,
-                             const std::string& bearer) {
-    HttpsExchangeOptions exchange;
-    exchange.timeout = options_.timeout;
-    exchange.max_body_bytes = options_.max_body_bytes;
-    exchange.where = "API server " + options_.url;
-    exchange.verify_hint = options_.ca_file.empty()
-                               ? "give the API server's CA with --kube-api-ca"
-                               : "the API server's certificate does not chain to " +
-                                     options_.ca_file.string() + ", or names another host";
     // The SSL context is shared by concurrent requests: OpenSSL allows that once it is set up.
-    auto answer = httpsExchange(
-        url_, tls_.get(),
-        {.method = "POST", .target = url_.path_prefix + path, .bearer = bearer, .body = json_body},
-        exchange);
+    auto answer = client_.send(
+        {.method = "POST", .target = client_.url().path_prefix + path, .body = json_body});
     if (!answer) {
       return answer.error();
     }
     return KubeApiAnswer{answer->status, std::move(answer->body)};
   }
 
+ private:
   KubeApiClientOptions options_;
-  HttpsUrl url_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
-  TokenFile token_;
+  BearerHttpsClient client_;
 };
 
 }  // namespace

@@ -8,10 +8,12 @@
 //  4. entries of IDs no longer listed are forgotten.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/cri_info.h"
@@ -81,12 +83,131 @@ CriPod sandboxFromItem(const CriSandboxItem& item) {
 
 }  // namespace
 
-Result<CriSnapshot> CriCollector::collect(std::chrono::milliseconds budget) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  const auto inBudget = [&] {
-    return std::chrono::steady_clock::now() < deadline;
-  };
+/// Steps 3 and 4 of a round: the READY sandboxes and their containers, each from the cache or
+/// from its verbose status while the budget lasts, then the cache pruned to what was listed.
+class CriCollector::Round {
+ public:
+  Round(CriRuntime& runtime, Cache& cache, std::chrono::milliseconds budget)
+      : runtime_(runtime),
+        cache_(cache),
+        budget_(budget),
+        deadline_(std::chrono::steady_clock::now() + budget) {
+    snapshot_.endpoint = runtime.endpoint();
+  }
 
+  void addSandboxes(const std::vector<CriSandboxItem>& items) {
+    for (const CriSandboxItem& item : items) {
+      if (!item.ready) {
+        continue;
+      }
+      listed_sandboxes_.insert(item.id);
+      if (auto pod = sandboxPod(item)) {
+        pod_of_sandbox_.emplace(item.id, snapshot_.pods.size());
+        snapshot_.pods.push_back(std::move(*pod));
+      }
+    }
+  }
+
+  void addContainers(const std::vector<CriContainerItem>& items) {
+    for (const CriContainerItem& item : items) {
+      const auto pod = pod_of_sandbox_.find(item.sandbox_id);
+      if (pod == pod_of_sandbox_.end()) {
+        continue;  // a container of a sandbox that is not READY
+      }
+      CriContainer container;
+      container.id = item.id;
+      container.name = item.name;
+      container.attempt = item.attempt;
+      container.state = item.state;
+      if (item.state == CriContainerState::Running) {
+        listed_containers_.insert(item.id);
+        container.pid = containerPid(item);
+      }
+      snapshot_.pods[pod->second].containers.push_back(std::move(container));
+    }
+  }
+
+  /// Forgets the IDs no longer listed and says what the budget left for the next round.
+  CriSnapshot finish() {
+    snapshot_.version = cache_.version;
+    std::erase_if(cache_.sandboxes,
+                  [&](const auto& entry) { return !listed_sandboxes_.contains(entry.first); });
+    std::erase_if(cache_.container_pids,
+                  [&](const auto& entry) { return !listed_containers_.contains(entry.first); });
+    if (skipped_ > 0) {
+      snapshot_.warnings.push_back("CRI budget of " + std::to_string(budget_.count()) +
+                                   " ms exhausted: " + std::to_string(skipped_) +
+                                   " statuses left for the next round");
+    }
+    return std::move(snapshot_);
+  }
+
+ private:
+  bool inBudget() const { return std::chrono::steady_clock::now() < deadline_; }
+
+  /// A READY sandbox's pod: cached, else from its verbose status (what the list says when the
+  /// status cannot be had now); nullopt when it stopped between the list and the status.
+  std::optional<CriPod> sandboxPod(const CriSandboxItem& item) {
+    if (const auto cached = cache_.sandboxes.find(item.id); cached != cache_.sandboxes.end()) {
+      return cached->second;
+    }
+    if (!inBudget()) {
+      ++skipped_;
+      return sandboxFromItem(item);
+    }
+    auto status = runtime_.sandboxStatus(item.id);
+    if (!status) {
+      snapshot_.warnings.push_back(status.error().message);
+      return sandboxFromItem(item);
+    }
+    if (!status->ready) {
+      return std::nullopt;
+    }
+    CriPod pod = sandboxFromStatus(item, *status);
+    if (!pod.info_error.empty()) {
+      snapshot_.warnings.push_back("sandbox " + item.id + ": " + pod.info_error);
+    }
+    return cache_.sandboxes.emplace(item.id, std::move(pod)).first->second;
+  }
+
+  /// A running container's pid: cached, else from its verbose status; 0 when it cannot be had
+  /// now.
+  std::int32_t containerPid(const CriContainerItem& item) {
+    if (const auto cached = cache_.container_pids.find(item.id);
+        cached != cache_.container_pids.end()) {
+      return cached->second;
+    }
+    if (!inBudget()) {
+      ++skipped_;
+      return 0;
+    }
+    auto status = runtime_.containerStatus(item.id);
+    if (!status) {
+      snapshot_.warnings.push_back(status.error().message);
+      return 0;
+    }
+    auto info = parseContainerVerboseInfo(status->info);
+    if (!info) {
+      snapshot_.warnings.push_back("container " + item.id + ": " + info.error().message);
+      return 0;
+    }
+    cache_.container_pids.emplace(item.id, info->pid);
+    return info->pid;
+  }
+
+  CriRuntime& runtime_;
+  Cache& cache_;
+  std::chrono::milliseconds budget_;
+  std::chrono::steady_clock::time_point deadline_;
+  CriSnapshot snapshot_;
+  std::size_t skipped_ = 0;
+  std::unordered_map<std::string, std::size_t> pod_of_sandbox_;
+  std::unordered_set<std::string> listed_sandboxes_;
+  std::unordered_set<std::string> listed_containers_;
+};
+
+Result<CriSnapshot> CriCollector::collect(std::chrono::milliseconds budget) {
+  Round round(*runtime_, *cache_, budget);
   if (!cache_->version_known) {
     auto version = runtime_->version();
     if (!version) {
@@ -105,87 +226,9 @@ Result<CriSnapshot> CriCollector::collect(std::chrono::milliseconds budget) {
     cache_->version_known = false;
     return containers.error();
   }
-
-  CriSnapshot snapshot;
-  snapshot.endpoint = runtime_->endpoint();
-  snapshot.version = cache_->version;
-  std::size_t skipped = 0;
-
-  std::unordered_map<std::string, std::size_t> pod_of_sandbox;
-  std::unordered_set<std::string> listed_sandboxes;
-  for (const CriSandboxItem& item : *sandboxes) {
-    if (!item.ready) {
-      continue;
-    }
-    listed_sandboxes.insert(item.id);
-    auto cached = cache_->sandboxes.find(item.id);
-    if (cached == cache_->sandboxes.end()) {
-      if (!inBudget()) {
-        ++skipped;
-        pod_of_sandbox.emplace(item.id, snapshot.pods.size());
-        snapshot.pods.push_back(sandboxFromItem(item));
-        continue;
-      }
-      auto status = runtime_->sandboxStatus(item.id);
-      if (!status) {
-        snapshot.warnings.push_back(status.error().message);
-        pod_of_sandbox.emplace(item.id, snapshot.pods.size());
-        snapshot.pods.push_back(sandboxFromItem(item));
-        continue;
-      }
-      if (!status->ready) {
-        continue;  // stopped between the list and the status
-      }
-      CriPod pod = sandboxFromStatus(item, *status);
-      if (!pod.info_error.empty()) {
-        snapshot.warnings.push_back("sandbox " + item.id + ": " + pod.info_error);
-      }
-      cached = cache_->sandboxes.emplace(item.id, std::move(pod)).first;
-    }
-    pod_of_sandbox.emplace(item.id, snapshot.pods.size());
-    snapshot.pods.push_back(cached->second);
-  }
-
-  std::unordered_set<std::string> listed_containers;
-  for (const CriContainerItem& item : *containers) {
-    const auto pod = pod_of_sandbox.find(item.sandbox_id);
-    if (pod == pod_of_sandbox.end()) {
-      continue;  // a container of a sandbox that is not READY
-    }
-    CriContainer container;
-    container.id = item.id;
-    container.name = item.name;
-    container.attempt = item.attempt;
-    container.state = item.state;
-    if (item.state == CriContainerState::Running) {
-      listed_containers.insert(item.id);
-      auto cached = cache_->container_pids.find(item.id);
-      if (cached != cache_->container_pids.end()) {
-        container.pid = cached->second;
-      } else if (!inBudget()) {
-        ++skipped;
-      } else if (auto status = runtime_->containerStatus(item.id); !status) {
-        snapshot.warnings.push_back(status.error().message);
-      } else if (auto info = parseContainerVerboseInfo(status->info); !info) {
-        snapshot.warnings.push_back("container " + item.id + ": " + info.error().message);
-      } else {
-        container.pid = info->pid;
-        cache_->container_pids.emplace(item.id, info->pid);
-      }
-    }
-    snapshot.pods[pod->second].containers.push_back(std::move(container));
-  }
-
-  std::erase_if(cache_->sandboxes,
-                [&](const auto& entry) { return !listed_sandboxes.contains(entry.first); });
-  std::erase_if(cache_->container_pids,
-                [&](const auto& entry) { return !listed_containers.contains(entry.first); });
-  if (skipped > 0) {
-    snapshot.warnings.push_back("CRI budget of " + std::to_string(budget.count()) +
-                                " ms exhausted: " + std::to_string(skipped) +
-                                " statuses left for the next round");
-  }
-  return snapshot;
+  round.addSandboxes(*sandboxes);
+  round.addContainers(*containers);
+  return round.finish();
 }
 
 }  // namespace podnetstat::k8s

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -58,6 +59,207 @@ std::string trim(std::string s) {
   }
   return s.substr(start);
 }
+
+/// One request on a fresh connection: a coroutine on a private io_context (the steps at the
+/// top of this file).
+class Exchange {
+ public:
+  Exchange(const HttpsUrl& url,
+           ssl::context* tls_context,
+           const HttpsRequest& spec,
+           const HttpsExchangeOptions& options)
+      : url_(url), tls_context_(tls_context), spec_(spec), options_(options) {}
+
+  /// Runs the request, within the timeout whatever the server does.
+  Result<HttpsAnswer> run() {
+    asio::co_spawn(ioc_, exchange(), [this](const std::exception_ptr& e) { finished(e); });
+    // The stream's expiry bounds connect..read; this bounds the resolver too.
+    ioc_.run_for(options_.timeout + std::chrono::milliseconds(100));
+    if (!out_ && cancel_) {
+      // Still resolving (the stream's expiry covers the rest): abort and let the coroutine end.
+      cancel_();
+      ioc_.restart();
+      ioc_.run_for(std::chrono::seconds(1));
+    }
+    if (!out_) {
+      return Error{
+          options_.where + ": timed out after " + std::to_string(options_.timeout.count()) + " ms",
+          ErrorKind::Unavailable};
+    }
+    return std::move(*out_);
+  }
+
+ private:
+  auto reply() { return asio::redirect_error(asio::use_awaitable, ec_); }
+
+  /// The coroutine's end: its objects are gone; an exception it threw is the answer.
+  void finished(const std::exception_ptr& e) {
+    cancel_ = nullptr;
+    if (e && !out_) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        out_ = Error{options_.where + ": " + ex.what(), ErrorKind::Failed};
+      }
+    }
+  }
+
+  /// The failure of `step` (ec_), with the operator's hint for a certificate that did not
+  /// verify.
+  Error failed(const char* step) const {
+    std::string message = options_.where + ": " + step + ": ";
+    if (ec_ == beast::error::timeout || ec_ == asio::error::operation_aborted) {
+      return Error{message + "timed out after " + std::to_string(options_.timeout.count()) + " ms",
+                   ErrorKind::Unavailable};
+    }
+    message += ec_.message();
+    if (ec_.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec_.value())) ==
+            SSL_R_CERTIFICATE_VERIFY_FAILED &&
+        !options_.verify_hint.empty()) {
+      message += " (" + options_.verify_hint + ")";
+    }
+    return Error{message, ErrorKind::Unavailable};
+  }
+
+  asio::awaitable<void> exchange() {
+    auto endpoints = co_await resolve();
+    if (!endpoints) {
+      co_return;
+    }
+    prepareRequest();
+    const bool done = url_.tls ? co_await overTls(*endpoints) : co_await overTcp(*endpoints);
+    if (done) {
+      auto response = parser_.release();
+      out_ = HttpsAnswer{response.result_int(), std::string(response.reason()),
+                         std::move(response.body())};
+    }
+  }
+
+  /// The server's addresses; IP literals skip DNS.
+  asio::awaitable<std::optional<tcp::resolver::results_type>> resolve() {
+    if (isIpLiteral(url_.host)) {
+      co_return tcp::resolver::results_type::create(
+          tcp::endpoint(asio::ip::make_address(url_.host),
+                        static_cast<unsigned short>(std::stoi(url_.port))),
+          url_.host, url_.port);
+    }
+    cancel_ = [this] {
+      resolver_.cancel();
+    };
+    auto endpoints = co_await resolver_.async_resolve(url_.host, url_.port, reply());
+    if (ec_) {
+      out_ = failed("resolve");
+      co_return std::nullopt;
+    }
+    co_return endpoints;
+  }
+
+  void prepareRequest() {
+    request_ = {spec_.method == "POST" ? http::verb::post : http::verb::get, spec_.target, 11};
+    request_.set(http::field::host, url_.host.find(':') != std::string::npos
+                                        ? "[" + url_.host + "]:" + url_.port
+                                        : url_.host + ":" + url_.port);
+    request_.set(http::field::user_agent, kUserAgent);
+    request_.set(http::field::accept, "application/json");
+    if (!spec_.bearer.empty()) {
+      request_.set(http::field::authorization, "Bearer " + spec_.bearer);
+    }
+    if (!spec_.body.empty()) {
+      request_.set(http::field::content_type, spec_.content_type);
+      request_.body() = spec_.body;
+    }
+    request_.prepare_payload();
+    parser_.body_limit(options_.max_body_bytes);
+  }
+
+  asio::awaitable<bool> overTls(const tcp::resolver::results_type& endpoints) {
+    beast::ssl_stream<beast::tcp_stream> stream(ioc_, *tls_context_);
+    const Cancel cancel(cancel_, [&stream] { beast::get_lowest_layer(stream).cancel(); });
+    beast::get_lowest_layer(stream).expires_after(options_.timeout);
+    const std::string& name = options_.server_name.empty() ? url_.host : options_.server_name;
+    if (!isIpLiteral(name)) {
+      // SSL_set_tlsext_host_name() is a macro with a C cast.
+      SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(name.c_str()));
+    }
+    if (options_.verify_host) {
+      stream.set_verify_callback(ssl::host_name_verification(name));
+    }
+    co_await beast::get_lowest_layer(stream).async_connect(endpoints, reply());
+    if (ec_) {
+      out_ = failed("connect");
+      co_return false;
+    }
+    co_await stream.async_handshake(ssl::stream_base::client, reply());
+    if (ec_) {
+      out_ = failed("TLS handshake");
+      co_return false;
+    }
+    co_return co_await sendAndRead(stream);
+  }
+
+  asio::awaitable<bool> overTcp(const tcp::resolver::results_type& endpoints) {
+    beast::tcp_stream stream(ioc_);
+    const Cancel cancel(cancel_, [&stream] { stream.cancel(); });
+    stream.expires_after(options_.timeout);
+    co_await stream.async_connect(endpoints, reply());
+    if (ec_) {
+      out_ = failed("connect");
+      co_return false;
+    }
+    co_return co_await sendAndRead(stream);
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> sendAndRead(Stream& stream) {
+    co_await http::async_write(stream, request_, reply());
+    if (ec_) {
+      out_ = failed("send");
+      co_return false;
+    }
+    co_await http::async_read(stream, buffer_, parser_, reply());
+    if (ec_ == http::error::body_limit) {
+      out_ = Error{options_.where + ": answer body larger than " +
+                   std::to_string(options_.max_body_bytes) + " bytes"};
+      co_return false;
+    }
+    if (ec_) {
+      out_ = failed("read");
+      co_return false;
+    }
+    co_return true;
+  }
+
+  /// While a stream lives, how to abort what it is doing; nothing once it is gone.
+  class Cancel {
+   public:
+    Cancel(std::function<void()>& slot, std::function<void()> cancel) : slot_(slot) {
+      slot_ = std::move(cancel);
+    }
+
+    ~Cancel() { slot_ = nullptr; }
+
+    Cancel(const Cancel&) = delete;
+    Cancel& operator=(const Cancel&) = delete;
+
+   private:
+    std::function<void()>& slot_;
+  };
+
+  const HttpsUrl& url_;
+  ssl::context* tls_context_;
+  const HttpsRequest& spec_;
+  const HttpsExchangeOptions& options_;
+  asio::io_context ioc_;
+  tcp::resolver resolver_{ioc_};
+  boost::system::error_code ec_;
+  std::optional<Result<HttpsAnswer>> out_;
+  std::function<void()> cancel_;  // aborts the operation in flight
+  http::request<http::string_body> request_;
+  beast::flat_buffer buffer_;
+  http::response_parser<http::string_body> parser_;
+};
 
 }  // namespace
 
@@ -120,6 +322,56 @@ Result<std::optional<std::string>> TokenFile::rotatedSince(const std::string& re
     return std::optional<std::string>{};
   }
   return std::optional<std::string>(std::move(*token));
+}
+
+HttpsExchangeOptions serverExchangeOptions(const std::string& what,
+                                           const std::string& url,
+                                           const std::filesystem::path& ca_file,
+                                           const std::string& no_ca_hint,
+                                           std::chrono::milliseconds timeout,
+                                           std::size_t max_body_bytes) {
+  HttpsExchangeOptions exchange;
+  exchange.timeout = timeout;
+  exchange.max_body_bytes = max_body_bytes;
+  exchange.where = what + " " + url;
+  exchange.verify_hint = ca_file.empty() ? no_ca_hint
+                                         : "the " + what + "'s certificate does not chain to " +
+                                               ca_file.string() + ", or names another host";
+  return exchange;
+}
+
+BearerHttpsClient::BearerHttpsClient(HttpsUrl url,
+                                     std::unique_ptr<ssl::context> tls,
+                                     HttpsExchangeOptions exchange,
+                                     const std::filesystem::path& token_file,
+                                     std::chrono::steady_clock::duration token_max_age,
+                                     const Clock* clock,
+                                     std::string what)
+    : url_(std::move(url)),
+      tls_(std::move(tls)),
+      exchange_(std::move(exchange)),
+      token_(
+          token_file, token_max_age, clock != nullptr ? *clock : systemClock(), std::move(what)) {}
+
+Result<HttpsAnswer> BearerHttpsClient::send(HttpsRequest request) {
+  auto bearer = token_.get();
+  if (!bearer) {
+    return bearer.error();
+  }
+  request.bearer = std::move(*bearer);
+  auto answer = httpsExchange(url_, tls_.get(), request, exchange_);
+  if (answer && answer->status == 401) {
+    // The token may have rotated since it was read: read it again, retry once if it changed.
+    auto rotated = token_.rotatedSince(request.bearer);
+    if (!rotated) {
+      return rotated.error();
+    }
+    if (*rotated) {
+      request.bearer = std::move(**rotated);
+      answer = httpsExchange(url_, tls_.get(), request, exchange_);
+    }
+  }
+  return answer;
 }
 
 std::optional<HttpsUrl> parseHttpsUrl(const std::string& url,
@@ -205,156 +457,7 @@ Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
                                   ssl::context* tls_context,
                                   const HttpsRequest& spec,
                                   const HttpsExchangeOptions& options) {
-  std::optional<Result<HttpsAnswer>> out;
-  std::function<void()> cancel;  // aborts the operation in flight
-  asio::io_context ioc;
-  const auto timeout = options.timeout;
-  const std::string& where = options.where;
-
-  auto describe = [&](const char* step, const boost::system::error_code& ec) {
-    std::string message = where + ": " + step + ": ";
-    if (ec == beast::error::timeout || ec == asio::error::operation_aborted) {
-      return Error{message + "timed out after " + std::to_string(timeout.count()) + " ms"};
-    }
-    message += ec.message();
-    if (ec.category() == asio::error::get_ssl_category() &&
-        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
-        !options.verify_hint.empty()) {
-      message += " (" + options.verify_hint + ")";
-    }
-    return Error{message};
-  };
-
-  auto run = [&]() -> asio::awaitable<void> {
-    boost::system::error_code ec;
-    const auto reply = [&ec] {
-      return asio::redirect_error(asio::use_awaitable, ec);
-    };
-    tcp::resolver resolver(ioc);
-    cancel = [&resolver] {
-      resolver.cancel();
-    };
-    tcp::resolver::results_type endpoints;
-    if (isIpLiteral(url.host)) {
-      endpoints = tcp::resolver::results_type::create(
-          tcp::endpoint(asio::ip::make_address(url.host),
-                        static_cast<unsigned short>(std::stoi(url.port))),
-          url.host, url.port);
-    } else {
-      endpoints = co_await resolver.async_resolve(url.host, url.port, reply());
-      if (ec) {
-        out = describe("resolve", ec);
-        co_return;
-      }
-    }
-
-    http::request<http::string_body> request{
-        spec.method == "POST" ? http::verb::post : http::verb::get, spec.target, 11};
-    request.set(http::field::host, url.host.find(':') != std::string::npos
-                                       ? "[" + url.host + "]:" + url.port
-                                       : url.host + ":" + url.port);
-    request.set(http::field::user_agent, kUserAgent);
-    request.set(http::field::accept, "application/json");
-    if (!spec.bearer.empty()) {
-      request.set(http::field::authorization, "Bearer " + spec.bearer);
-    }
-    if (!spec.body.empty()) {
-      request.set(http::field::content_type, spec.content_type);
-      request.body() = spec.body;
-    }
-    request.prepare_payload();
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.max_body_bytes);
-
-    auto exchange = [&](auto& stream) -> asio::awaitable<bool> {
-      co_await http::async_write(stream, request, reply());
-      if (ec) {
-        out = describe("send", ec);
-        co_return false;
-      }
-      co_await http::async_read(stream, buffer, parser, reply());
-      if (ec == http::error::body_limit) {
-        out = Error{where + ": answer body larger than " + std::to_string(options.max_body_bytes) +
-                    " bytes"};
-        co_return false;
-      }
-      if (ec) {
-        out = describe("read", ec);
-        co_return false;
-      }
-      co_return true;
-    };
-
-    bool done = false;
-    if (url.tls) {
-      beast::ssl_stream<beast::tcp_stream> stream(ioc, *tls_context);
-      cancel = [&stream] {
-        beast::get_lowest_layer(stream).cancel();
-      };
-      beast::get_lowest_layer(stream).expires_after(timeout);
-      const std::string& name = options.server_name.empty() ? url.host : options.server_name;
-      if (!isIpLiteral(name)) {
-        // SSL_set_tlsext_host_name() is a macro with a C cast.
-        SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(name.c_str()));
-      }
-      if (options.verify_host) {
-        stream.set_verify_callback(ssl::host_name_verification(name));
-      }
-      co_await beast::get_lowest_layer(stream).async_connect(endpoints, reply());
-      if (ec) {
-        out = describe("connect", ec);
-        co_return;
-      }
-      co_await stream.async_handshake(ssl::stream_base::client, reply());
-      if (ec) {
-        out = describe("TLS handshake", ec);
-        co_return;
-      }
-      done = co_await exchange(stream);
-    } else {
-      beast::tcp_stream stream(ioc);
-      cancel = [&stream] {
-        stream.cancel();
-      };
-      stream.expires_after(timeout);
-      co_await stream.async_connect(endpoints, reply());
-      if (ec) {
-        out = describe("connect", ec);
-        co_return;
-      }
-      done = co_await exchange(stream);
-    }
-    if (done) {
-      auto response = parser.release();
-      out = HttpsAnswer{response.result_int(), std::string(response.reason()),
-                        std::move(response.body())};
-    }
-  };
-
-  asio::co_spawn(ioc, run(), [&](const std::exception_ptr& e) {
-    cancel = nullptr;  // the coroutine's objects are gone
-    if (e && !out) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        out = Error{where + ": " + ex.what()};
-      }
-    }
-  });
-  // The stream's expiry bounds connect..read; this bounds the resolver too.
-  ioc.run_for(timeout + std::chrono::milliseconds(100));
-  if (!out && cancel) {
-    // Still resolving (the stream's expiry covers the rest): abort and let the coroutine end.
-    cancel();
-    ioc.restart();
-    ioc.run_for(std::chrono::seconds(1));
-  }
-  if (!out) {
-    return Error{where + ": timed out after " + std::to_string(timeout.count()) + " ms"};
-  }
-  return std::move(*out);
+  return Exchange(url, tls_context, spec, options).run();
 }
 
 }  // namespace podnetstat::k8s

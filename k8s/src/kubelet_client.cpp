@@ -16,6 +16,16 @@ constexpr const char* kForbiddenHint =
     "the service account needs get on nodes/pods (nodes/proxy before Kubernetes 1.33: the Helm "
     "chart grants it with rbac.kubeletProxyFallback=true)";
 
+/// How one GET /pods goes: its deadline, its size limit, and what a failure says.
+HttpsExchangeOptions exchangeOptions(const KubeletClientOptions& options) {
+  auto exchange = serverExchangeOptions(
+      "kubelet", options.url, options.ca_file,
+      "give the kubelet's CA with --kubelet-ca, or --kubelet-insecure-skip-verify", options.timeout,
+      options.max_body_bytes);
+  exchange.verify_host = !options.insecure_skip_verify;
+  return exchange;
+}
+
 }  // namespace
 
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url) {
@@ -35,8 +45,8 @@ Result<std::unique_ptr<KubeletApi>> makeKubeletClient(KubeletClientOptions optio
   if (!url) {
     return Error{"kubelet URL \"" + options.url + "\": expected https://host[:port] or http://..."};
   }
-  auto tls =
-      makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify, "kubelet");
+  auto tls = makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify,
+                                          "kubelet");
   if (!tls) {
     return tls.error();
   }
@@ -48,32 +58,19 @@ BeastKubeletClient::BeastKubeletClient(KubeletClientOptions options,
                                        KubeletUrl url,
                                        std::unique_ptr<boost::asio::ssl::context> tls)
     : options_(std::move(options)),
-      url_(std::move(url)),
-      tls_(std::move(tls)),
-      token_(options_.token_file,
-             options_.token_max_age,
-             options_.clock != nullptr ? *options_.clock : systemClock(),
-             "kubelet") {}
+      client_(std::move(url),
+              std::move(tls),
+              exchangeOptions(options_),
+              options_.token_file,
+              options_.token_max_age,
+              options_.clock,
+              "kubelet") {}
 
 BeastKubeletClient::~BeastKubeletClient() = default;
 
 Result<std::string> BeastKubeletClient::getPods() {
-  const std::string target = url_.path_prefix + "/pods";
-  auto bearer = token_.get();
-  if (!bearer) {
-    return bearer.error();
-  }
-  auto answer = get(target, *bearer);
-  if (answer && answer->status == 401) {
-    // The token may have rotated since it was read: read it again and retry once if it changed.
-    auto rotated = token_.rotatedSince(*bearer);
-    if (!rotated) {
-      return rotated.error();
-    }
-    if (*rotated) {
-      answer = get(target, **rotated);
-    }
-  }
+  const std::string target = client_.url().path_prefix + "/pods";
+  auto answer = client_.send({.method = "GET", .target = target});
   if (!answer) {
     return answer.error();
   }
@@ -91,22 +88,6 @@ Result<std::string> BeastKubeletClient::getPods() {
     default:
       return Error{what + (answer->body.empty() ? "" : ": " + bodySnippet(answer->body))};
   }
-}
-
-Result<BeastKubeletClient::Answer> BeastKubeletClient::get(const std::string& target,
-                                                           const std::string& bearer) {
-  HttpsExchangeOptions exchange;
-  exchange.timeout = options_.timeout;
-  exchange.max_body_bytes = options_.max_body_bytes;
-  exchange.verify_host = !options_.insecure_skip_verify;
-  exchange.where = "kubelet " + options_.url;
-  exchange.verify_hint = options_.ca_file.empty()
-                             ? "give the kubelet's CA with --kubelet-ca, or "
-                               "--kubelet-insecure-skip-verify"
-                             : "the kubelet's certificate does not chain to " +
-                                   options_.ca_file.string() + ", or names another host";
-  return httpsExchange(url_, tls_.get(), {.method = "GET", .target = target, .bearer = bearer},
-                       exchange);
 }
 
 }  // namespace podnetstat::k8s

@@ -11,8 +11,9 @@
 
 #include <boost/asio/ssl/context.hpp>
 
-#include "podnetstat/k8s/https_exchange.h"
 #include "podnetstat/k8s/kubelet.h"
+
+#include "podnetstat/k8s/https_exchange.h"
 
 namespace podnetstat::k8s {
 
@@ -34,14 +35,8 @@ class BeastKubeletClient final : public KubeletApi {
   Result<std::string> getPods() override;
 
  private:
-  using Answer = HttpsAnswer;
-
-  Result<Answer> get(const std::string& target, const std::string& bearer);
-
   KubeletClientOptions options_;
-  KubeletUrl url_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
-  TokenFile token_;
+  BearerHttpsClient client_;
 };
 
 }  // namespace podnetstat::k8s

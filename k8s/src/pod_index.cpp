@@ -1,8 +1,8 @@
 // Building the pod index of one scan (the rules are in pod_index.h):
 //  1. From the scan: PID -> netns inode, netns name -> inode, the host namespace.
-//  2. Cgroups of socket owners and of processes outside the host namespace -> pod UID and
-//     container ID (a container ID alone, from a private cgroup namespace, is looked up in the
-//     metadata).
+//  2. Cgroups (as the scan read them) of socket owners and of processes outside the host
+//     namespace -> pod UID and container ID (a container ID alone, from a private cgroup
+//     namespace, is looked up in the metadata).
 //  3. READY sandboxes: alive when their pid, netns file or a container's pid is there; their
 //     namespace is the pod's. Kubelet pods in a live phase and cgroup-named pods are listed too.
 //  4. Namespaces no sandbox claimed: owned by the one pod their processes' cgroups name.
@@ -14,10 +14,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -104,19 +102,6 @@ struct CgroupPlace {
 
 NodeFiles::NodeFiles(scanner::Roots roots) : roots_(std::move(roots)) {}
 
-std::optional<std::string> NodeFiles::readCgroup(std::int32_t pid) const {
-  std::ifstream in(roots_.proc / std::to_string(pid) / "cgroup", std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return std::nullopt;
-  }
-  return text.str();
-}
-
 std::optional<std::uint64_t> NodeFiles::netnsInodeOfPid(std::int32_t pid) const {
   if (pid <= 0) {
     return std::nullopt;
@@ -143,72 +128,130 @@ std::optional<std::uint64_t> NodeFiles::netnsInodeOfPath(const std::string& host
 
 // ---- PodIndex ----
 
-PodIndex PodIndex::build(const scanner::ScanResult& scan,
-                         const PodMetadata& metadata,
-                         const NodeFiles& node) {
-  PodIndex index;
+/// The steps of build(), in the order of the list at the top of this file, on draft pods that
+/// become the index's pods at the end.
+class PodIndex::Builder {
+ public:
+  Builder(const scanner::ScanResult& scan,
+          const PodMetadata& metadata,
+          const NodeFiles& node,
+          PodIndex& index)
+      : scan_(scan), metadata_(metadata), node_(node), index_(index) {
+    learnFromScan();
+  }
 
+  /// 2. The pod (and container) of each process that matters, by its cgroup.
+  void placeProcessesByCgroup();
+  /// 3. Pods from the metadata (live sandboxes, the kubelet's live phases) and the cgroups.
+  void listPods();
+  /// 4. Namespaces no sandbox claimed: the one pod their processes' cgroups name.
+  void claimNamespacesByCgroup();
+  /// 5. PIDs and containers: namespace members, cgroup members, runtime PIDs that are alive.
+  void addMembers();
+  /// 6. The listed pods, sorted, and the maps to their final numbers.
+  void finish();
+
+ private:
+  /// A READY sandbox as the node shows it: alive (its pid, netns file or a container's pid is
+  /// there) and its namespace.
+  struct Sandbox {
+    bool alive = false;
+    std::optional<std::uint64_t> netns;
+  };
+
+  void learnFromScan();
+  std::optional<std::uint64_t> liveNetnsOfPid(std::int32_t pid) const;
+  std::optional<std::uint64_t> netnsOfPath(const std::string& path) const;
+
+  bool isHost(std::uint64_t inode) const { return host_inode_ && *host_inode_ == inode; }
+
+  Sandbox sandboxOf(const PodMeta& meta) const;
+  /// Lists the pod of `meta` by its runtime's and kubelet's word.
+  void listFromMetadata(const PodMeta& meta);
+  std::size_t draftFor(const std::string& uid);
+  void claim(std::uint64_t inode, std::size_t draft);
+  void addCgroupMember(std::int32_t pid, const CgroupPlace& place);
+  void addRuntimePids(std::size_t draft, const PodMeta& meta);
+  void addPid(std::size_t draft, std::int32_t pid, std::int32_t container, bool by_cgroup);
+
+  const scanner::ScanResult& scan_;
+  const PodMetadata& metadata_;
+  const NodeFiles& node_;
+  PodIndex& index_;
   // 1. What the scan knows.
-  std::optional<std::uint64_t> host_inode;
-  std::unordered_map<std::int32_t, std::uint64_t> netns_of_pid;
-  std::unordered_map<std::string, std::uint64_t> netns_of_name;
-  for (const scanner::NetNamespace& ns : scan.namespaces) {
+  std::optional<std::uint64_t> host_inode_;
+  std::unordered_map<std::int32_t, std::uint64_t> netns_of_pid_;
+  std::unordered_map<std::string, std::uint64_t> netns_of_name_;
+  // The work.
+  std::unordered_map<std::int32_t, CgroupPlace> cgroup_of_;
+  std::vector<Draft> drafts_;
+  std::unordered_map<std::string, std::size_t> draft_of_uid_;
+  std::unordered_map<std::uint64_t, std::size_t> draft_of_netns_;
+};
+
+void PodIndex::Builder::learnFromScan() {
+  for (const scanner::NetNamespace& ns : scan_.namespaces) {
     if (ns.is_host) {
-      host_inode = ns.inode;
+      host_inode_ = ns.inode;
     }
     for (const std::int32_t pid : ns.pids) {
-      netns_of_pid.emplace(pid, ns.inode);
+      netns_of_pid_.emplace(pid, ns.inode);
     }
     for (const std::string& name : ns.names) {
-      netns_of_name.emplace(name, ns.inode);
+      netns_of_name_.emplace(name, ns.inode);
     }
   }
-  const auto liveNetnsOfPid = [&](std::int32_t pid) -> std::optional<std::uint64_t> {
-    if (pid <= 0) {
-      return std::nullopt;
-    }
-    const auto it = netns_of_pid.find(pid);
-    return it != netns_of_pid.end() ? std::optional(it->second) : node.netnsInodeOfPid(pid);
-  };
-  const auto netnsOfPath = [&](const std::string& path) -> std::optional<std::uint64_t> {
-    const auto it = netns_of_name.find(std::filesystem::path(path).filename().string());
-    return it != netns_of_name.end() ? std::optional(it->second) : node.netnsInodeOfPath(path);
-  };
-  const auto isHost = [&](std::uint64_t inode) {
-    return host_inode && *host_inode == inode;
-  };
+}
 
-  // 2. Cgroups of the processes that matter.
+std::optional<std::uint64_t> PodIndex::Builder::liveNetnsOfPid(std::int32_t pid) const {
+  if (pid <= 0) {
+    return std::nullopt;
+  }
+  const auto it = netns_of_pid_.find(pid);
+  return it != netns_of_pid_.end() ? std::optional(it->second) : node_.netnsInodeOfPid(pid);
+}
+
+std::optional<std::uint64_t> PodIndex::Builder::netnsOfPath(const std::string& path) const {
+  const auto it = netns_of_name_.find(std::filesystem::path(path).filename().string());
+  return it != netns_of_name_.end() ? std::optional(it->second) : node_.netnsInodeOfPath(path);
+}
+
+void PodIndex::Builder::placeProcessesByCgroup() {
+  // Cgroups are looked at for socket owners and for processes outside the host namespace.
   std::set<std::int32_t> wanted;
-  for (const scanner::Process& p : scan.processes) {
+  for (const scanner::Process& p : scan_.processes) {
     wanted.insert(p.pid);
   }
-  for (const scanner::NetNamespace& ns : scan.namespaces) {
+  for (const scanner::NetNamespace& ns : scan_.namespaces) {
     if (!ns.is_host) {
       wanted.insert(ns.pids.begin(), ns.pids.end());
     }
   }
   std::unordered_map<std::string, std::string> uid_of_sandbox;
-  for (const PodMeta& meta : metadata.pods) {
+  for (const PodMeta& meta : metadata_.pods) {
     if (!meta.sandbox_id.empty()) {
       uid_of_sandbox.emplace(meta.sandbox_id, meta.uid);
     }
   }
-  std::unordered_map<std::int32_t, CgroupPlace> cgroup_of;
+  std::unordered_map<std::int32_t, const std::string*> cgroup_text;
+  for (const scanner::ProcessCgroup& c : scan_.cgroups) {
+    cgroup_text.emplace(c.pid, &c.text);
+  }
   for (const std::int32_t pid : wanted) {
-    const auto content = node.readCgroup(pid);
-    if (!content) {
-      ++index.stats_.cgroups_missing;
+    const auto text = cgroup_text.find(pid);
+    if (text == cgroup_text.end()) {
+      ++index_.stats_.cgroups_missing;
       continue;
     }
-    ++index.stats_.cgroups_read;
-    auto identity = parseProcCgroup(*content);
+    ++index_.stats_.cgroups_read;
+    auto identity = parseProcCgroup(*text->second);
     if (!identity) {
       continue;
     }
     CgroupPlace place{std::move(identity->pod_uid), std::move(identity->container_id)};
     if (place.uid.empty() && !place.container_id.empty()) {
-      if (const auto ref = metadata.findContainer(place.container_id)) {
+      // A container ID alone (a private cgroup namespace): the metadata knows its pod.
+      if (const auto ref = metadata_.findContainer(place.container_id)) {
         place.uid = ref->pod->uid;
       } else if (const auto s = uid_of_sandbox.find(place.container_id);
                  s != uid_of_sandbox.end()) {
@@ -216,98 +259,105 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
       }
     }
     if (!place.uid.empty()) {
-      ++index.stats_.pod_processes;
-      cgroup_of.emplace(pid, std::move(place));
+      ++index_.stats_.pod_processes;
+      cgroup_of_.emplace(pid, std::move(place));
     }
   }
+}
 
-  // 3. Pods from the metadata and the cgroups.
-  std::vector<Draft> drafts;
-  std::unordered_map<std::string, std::size_t> draft_of_uid;
-  const auto draftFor = [&](const std::string& uid) -> Draft& {
-    auto [it, inserted] = draft_of_uid.try_emplace(uid, drafts.size());
-    if (inserted) {
-      Draft d;
-      if (const PodMeta* meta = metadata.find(uid)) {
-        d.pod = fromMeta(*meta);
-      } else {
-        d.pod.uid = uid;
-        ++index.stats_.unknown_pods;
-      }
-      d.container_pids.resize(d.pod.containers.size());
-      drafts.push_back(std::move(d));
+std::size_t PodIndex::Builder::draftFor(const std::string& uid) {
+  auto [it, inserted] = draft_of_uid_.try_emplace(uid, drafts_.size());
+  if (inserted) {
+    Draft d;
+    if (const PodMeta* meta = metadata_.find(uid)) {
+      d.pod = fromMeta(*meta);
+    } else {
+      d.pod.uid = uid;
+      ++index_.stats_.unknown_pods;
     }
-    return drafts[it->second];
-  };
-  std::unordered_map<std::uint64_t, std::size_t> draft_of_netns;
-  const auto claim = [&](std::uint64_t inode, std::size_t draft) {
-    if (isHost(inode) || drafts[draft].pod.host_network || drafts[draft].pod.netns_inode) {
-      return;
-    }
-    if (draft_of_netns.try_emplace(inode, draft).second) {
-      drafts[draft].pod.netns_inode = inode;
-    }
-  };
+    d.container_pids.resize(d.pod.containers.size());
+    drafts_.push_back(std::move(d));
+  }
+  return it->second;
+}
 
-  for (const PodMeta& meta : metadata.pods) {
-    bool sandbox_gone = false;
-    if (!meta.sandbox_id.empty()) {
-      bool alive = false;
-      std::optional<std::uint64_t> netns;
-      if (const auto inode = liveNetnsOfPid(meta.sandbox_pid)) {
-        alive = true;
-        netns = inode;
-      }
-      if (!netns && !meta.host_network && !meta.netns_path.empty()) {
-        if (const auto inode = netnsOfPath(meta.netns_path)) {
-          alive = true;
-          netns = inode;
-        }
-      }
-      for (const ContainerMeta& c : meta.containers) {
-        if (alive && (netns || meta.host_network)) {
-          break;
-        }
-        if (const auto inode = liveNetnsOfPid(c.pid)) {
-          alive = true;
-          netns = netns ? netns : inode;
-        }
-      }
-      if (alive) {
-        Draft& d = draftFor(meta.uid);
-        d.listed = true;
-        if (netns) {
-          claim(*netns, draft_of_uid.at(meta.uid));
-        }
-      } else {
-        ++index.stats_.dead_sandboxes;
-        // Gone, as far as the runtime's own facts (its pid, its netns file) can tell.
-        sandbox_gone = meta.sandbox_pid > 0 || !meta.netns_path.empty();
-      }
-    }
-    // The kubelet's word lists a pod in a live phase, unless the runtime's sandbox of it is gone:
-    // a pod deleted since the kubelet's last answer.
-    if (!sandbox_gone && (meta.sources & kSourceKubelet) != 0 &&
-        std::ranges::find(kFinishedPhases, meta.phase) == kFinishedPhases.end()) {
-      draftFor(meta.uid).listed = true;
+void PodIndex::Builder::claim(std::uint64_t inode, std::size_t draft) {
+  Pod& pod = drafts_[draft].pod;
+  if (isHost(inode) || pod.host_network || pod.netns_inode) {
+    return;
+  }
+  if (draft_of_netns_.try_emplace(inode, draft).second) {
+    pod.netns_inode = inode;
+  }
+}
+
+PodIndex::Builder::Sandbox PodIndex::Builder::sandboxOf(const PodMeta& meta) const {
+  Sandbox sandbox;
+  if (const auto inode = liveNetnsOfPid(meta.sandbox_pid)) {
+    sandbox = {true, inode};
+  }
+  if (!sandbox.netns && !meta.host_network && !meta.netns_path.empty()) {
+    if (const auto inode = netnsOfPath(meta.netns_path)) {
+      sandbox = {true, inode};
     }
   }
-  for (const auto& [pid, place] : cgroup_of) {
-    Draft& d = draftFor(place.uid);
+  for (const ContainerMeta& c : meta.containers) {
+    if (sandbox.alive && (sandbox.netns || meta.host_network)) {
+      break;
+    }
+    if (const auto inode = liveNetnsOfPid(c.pid)) {
+      sandbox.alive = true;
+      sandbox.netns = sandbox.netns ? sandbox.netns : inode;
+    }
+  }
+  return sandbox;
+}
+
+void PodIndex::Builder::listFromMetadata(const PodMeta& meta) {
+  bool sandbox_gone = false;
+  if (!meta.sandbox_id.empty()) {
+    const Sandbox sandbox = sandboxOf(meta);
+    if (sandbox.alive) {
+      const std::size_t d = draftFor(meta.uid);
+      drafts_[d].listed = true;
+      if (sandbox.netns) {
+        claim(*sandbox.netns, d);
+      }
+    } else {
+      ++index_.stats_.dead_sandboxes;
+      // Gone, as far as the runtime's own facts (its pid, its netns file) can tell.
+      sandbox_gone = meta.sandbox_pid > 0 || !meta.netns_path.empty();
+    }
+  }
+  // The kubelet's word lists a pod in a live phase, unless the runtime's sandbox of it is gone:
+  // a pod deleted since the kubelet's last answer.
+  if (!sandbox_gone && (meta.sources & kSourceKubelet) != 0 &&
+      std::ranges::find(kFinishedPhases, meta.phase) == kFinishedPhases.end()) {
+    drafts_[draftFor(meta.uid)].listed = true;
+  }
+}
+
+void PodIndex::Builder::listPods() {
+  for (const PodMeta& meta : metadata_.pods) {
+    listFromMetadata(meta);
+  }
+  for (const auto& [pid, place] : cgroup_of_) {
+    Draft& d = drafts_[draftFor(place.uid)];
     d.listed = true;
     d.pod.sources |= kSourceCgroup;
   }
+}
 
-  // 4. Namespaces no sandbox claimed: the one pod their processes' cgroups name.
-  for (const scanner::NetNamespace& ns : scan.namespaces) {
-    if (ns.is_host || draft_of_netns.contains(ns.inode)) {
+void PodIndex::Builder::claimNamespacesByCgroup() {
+  for (const scanner::NetNamespace& ns : scan_.namespaces) {
+    if (ns.is_host || draft_of_netns_.contains(ns.inode)) {
       continue;
     }
     std::optional<std::string> uid;
     bool single = true;
     for (const std::int32_t pid : ns.pids) {
-      const auto it = cgroup_of.find(pid);
-      if (it == cgroup_of.end()) {
+      const auto it = cgroup_of_.find(pid);
+      if (it == cgroup_of_.end()) {
         continue;
       }
       if (uid && *uid != it->second.uid) {
@@ -317,114 +367,135 @@ PodIndex PodIndex::build(const scanner::ScanResult& scan,
       uid = it->second.uid;
     }
     if (uid && single) {
-      claim(ns.inode, draft_of_uid.at(*uid));
+      claim(ns.inode, draft_of_uid_.at(*uid));
     }
   }
+}
 
-  // 5. PIDs and containers.
-  for (std::size_t i = 0; i < drafts.size(); ++i) {
-    Draft& d = drafts[i];
-    if (!d.pod.netns_inode) {
-      continue;
-    }
-    for (const scanner::NetNamespace& ns : scan.namespaces) {
-      if (ns.inode == *d.pod.netns_inode) {
-        for (const std::int32_t pid : ns.pids) {
-          d.pids.insert(pid);
-          index.by_pid_.emplace(pid, PidEntry{static_cast<std::uint32_t>(i), -1, false});
-        }
-      }
-    }
+void PodIndex::Builder::addPid(std::size_t draft,
+                               std::int32_t pid,
+                               std::int32_t container,
+                               bool by_cgroup) {
+  drafts_[draft].pids.insert(pid);
+  const PidEntry entry{static_cast<std::uint32_t>(draft), container, by_cgroup};
+  if (by_cgroup) {
+    index_.by_pid_.insert_or_assign(pid, entry);  // a cgroup is the surest place
+  } else {
+    index_.by_pid_.try_emplace(pid, entry);
   }
-  for (const auto& [pid, place] : cgroup_of) {
-    const std::size_t i = draft_of_uid.at(place.uid);
-    Draft& d = drafts[i];
-    d.pids.insert(pid);
-    std::int32_t container = -1;
-    if (!place.container_id.empty() && place.container_id != d.pod.sandbox_id) {
-      // The runtime or the kubelet lists the pod's containers: an ID neither names (yet) is a
-      // sandbox not READY yet or a container started since their last answer, whose processes
-      // count for the pod only until they do. For a pod neither knows, the cgroups are all
-      // there is: their IDs are its containers.
-      const bool sources_list_containers = (d.pod.sources & (kSourceCri | kSourceKubelet)) != 0;
-      std::optional<std::size_t> c = d.find(place.container_id);
-      if (!c && !sources_list_containers) {
-        c = d.container(place.container_id);
-      }
-      if (c) {
-        d.container_pids.resize(d.pod.containers.size());
-        d.container_pids[*c].insert(pid);
-        container = static_cast<std::int32_t>(*c);
-      } else {
-        ++index.stats_.unknown_containers;
-      }
+}
+
+void PodIndex::Builder::addCgroupMember(std::int32_t pid, const CgroupPlace& place) {
+  const std::size_t i = draft_of_uid_.at(place.uid);
+  Draft& d = drafts_[i];
+  std::int32_t container = -1;
+  if (!place.container_id.empty() && place.container_id != d.pod.sandbox_id) {
+    // The runtime or the kubelet lists the pod's containers: an ID neither names (yet) is a
+    // sandbox not READY yet or a container started since their last answer, whose processes
+    // count for the pod only until they do. For a pod neither knows, the cgroups are all there
+    // is: their IDs are its containers.
+    const bool sources_list_containers = (d.pod.sources & (kSourceCri | kSourceKubelet)) != 0;
+    std::optional<std::size_t> c = d.find(place.container_id);
+    if (!c && !sources_list_containers) {
+      c = d.container(place.container_id);
     }
-    index.by_pid_.insert_or_assign(pid, PidEntry{static_cast<std::uint32_t>(i), container, true});
-  }
-  for (std::size_t i = 0; i < drafts.size(); ++i) {
-    Draft& d = drafts[i];
-    const PodMeta* meta = metadata.find(d.pod.uid);
-    if (meta == nullptr || !d.listed) {
-      continue;
-    }
-    if (liveNetnsOfPid(meta->sandbox_pid)) {
-      d.pids.insert(meta->sandbox_pid);
-      index.by_pid_.try_emplace(meta->sandbox_pid,
-                                PidEntry{static_cast<std::uint32_t>(i), -1, false});
-    }
-    for (const ContainerMeta& c : meta->containers) {
-      if (c.id.empty() || !liveNetnsOfPid(c.pid)) {
-        continue;
-      }
-      const std::size_t ci = d.container(c.id);
+    if (c) {
       d.container_pids.resize(d.pod.containers.size());
-      d.container_pids[ci].insert(c.pid);
-      d.pids.insert(c.pid);
-      index.by_pid_.try_emplace(
-          c.pid, PidEntry{static_cast<std::uint32_t>(i), static_cast<std::int32_t>(ci), false});
+      d.container_pids[*c].insert(pid);
+      container = static_cast<std::int32_t>(*c);
+    } else {
+      ++index_.stats_.unknown_containers;
     }
   }
+  addPid(i, pid, container, true);
+}
 
-  // 6. Keep the listed pods, sorted; remap the maps to the final order.
+void PodIndex::Builder::addRuntimePids(std::size_t draft, const PodMeta& meta) {
+  if (liveNetnsOfPid(meta.sandbox_pid)) {
+    addPid(draft, meta.sandbox_pid, -1, false);
+  }
+  for (const ContainerMeta& c : meta.containers) {
+    if (c.id.empty() || !liveNetnsOfPid(c.pid)) {
+      continue;
+    }
+    Draft& d = drafts_[draft];
+    const std::size_t ci = d.container(c.id);
+    d.container_pids.resize(d.pod.containers.size());
+    d.container_pids[ci].insert(c.pid);
+    addPid(draft, c.pid, static_cast<std::int32_t>(ci), false);
+  }
+}
+
+void PodIndex::Builder::addMembers() {
+  for (std::size_t i = 0; i < drafts_.size(); ++i) {
+    const auto& netns = drafts_[i].pod.netns_inode;
+    for (const scanner::NetNamespace& ns : scan_.namespaces) {
+      for (std::size_t p = 0; netns && ns.inode == *netns && p < ns.pids.size(); ++p) {
+        addPid(i, ns.pids[p], -1, false);
+      }
+    }
+  }
+  for (const auto& [pid, place] : cgroup_of_) {
+    addCgroupMember(pid, place);
+  }
+  for (std::size_t i = 0; i < drafts_.size(); ++i) {
+    const PodMeta* meta = metadata_.find(drafts_[i].pod.uid);
+    if (meta != nullptr && drafts_[i].listed) {
+      addRuntimePids(i, *meta);
+    }
+  }
+}
+
+void PodIndex::Builder::finish() {
   std::vector<std::size_t> order;
-  for (std::size_t i = 0; i < drafts.size(); ++i) {
-    if (drafts[i].listed) {
+  for (std::size_t i = 0; i < drafts_.size(); ++i) {
+    if (drafts_[i].listed) {
       order.push_back(i);
     }
   }
   const auto key = [&](std::size_t i) {
-    const Pod& p = drafts[i].pod;
+    const Pod& p = drafts_[i].pod;
     return std::make_tuple(!p.name.has_value(), p.namespace_name.value_or(""), p.name.value_or(""),
                            std::cref(p.uid));
   };
   std::ranges::sort(order, [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
-  std::vector<std::int64_t> final_of(drafts.size(), -1);
+  std::vector<std::int64_t> final_of(drafts_.size(), -1);
   for (std::size_t n = 0; n < order.size(); ++n) {
-    Draft& d = drafts[order[n]];
+    Draft& d = drafts_[order[n]];
     final_of[order[n]] = static_cast<std::int64_t>(n);
     d.pod.pids.assign(d.pids.begin(), d.pids.end());
-    for (std::size_t c = 0; c < d.pod.containers.size(); ++c) {
-      if (c < d.container_pids.size()) {
-        d.pod.containers[c].pids.assign(d.container_pids[c].begin(), d.container_pids[c].end());
-      }
+    for (std::size_t c = 0; c < d.pod.containers.size() && c < d.container_pids.size(); ++c) {
+      d.pod.containers[c].pids.assign(d.container_pids[c].begin(), d.container_pids[c].end());
     }
-    index.by_uid_.emplace(d.pod.uid, static_cast<std::uint32_t>(n));
-    index.pods_.push_back(std::move(d.pod));
+    index_.by_uid_.emplace(d.pod.uid, static_cast<std::uint32_t>(n));
+    index_.pods_.push_back(std::move(d.pod));
   }
-  for (const auto& [inode, draft] : draft_of_netns) {
+  for (const auto& [inode, draft] : draft_of_netns_) {
     if (final_of[draft] >= 0) {
-      index.by_netns_.emplace(inode, static_cast<std::uint32_t>(final_of[draft]));
+      index_.by_netns_.emplace(inode, static_cast<std::uint32_t>(final_of[draft]));
     }
   }
-  for (auto it = index.by_pid_.begin(); it != index.by_pid_.end();) {
+  for (auto it = index_.by_pid_.begin(); it != index_.by_pid_.end();) {
     const std::int64_t n = final_of[it->second.pod];
     if (n < 0) {
-      it = index.by_pid_.erase(it);
+      it = index_.by_pid_.erase(it);
     } else {
       it->second.pod = static_cast<std::uint32_t>(n);
       ++it;
     }
   }
+}
+
+PodIndex PodIndex::build(const scanner::ScanResult& scan,
+                         const PodMetadata& metadata,
+                         const NodeFiles& node) {
+  PodIndex index;
+  Builder builder(scan, metadata, node, index);
+  builder.placeProcessesByCgroup();
+  builder.listPods();
+  builder.claimNamespacesByCgroup();
+  builder.addMembers();
+  builder.finish();
   return index;
 }
 

@@ -55,6 +55,27 @@ std::optional<Transport> transportFromName(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view backendName(Backend b) {
+  switch (b) {
+    case Backend::Auto:
+      return "auto";
+    case Backend::Procfs:
+      return "procfs";
+    case Backend::Netlink:
+      return "netlink";
+  }
+  return "unknown";
+}
+
+std::optional<Backend> backendFromName(std::string_view name) {
+  for (const Backend b : {Backend::Auto, Backend::Procfs, Backend::Netlink}) {
+    if (backendName(b) == name) {
+      return b;
+    }
+  }
+  return std::nullopt;
+}
+
 bool isIpv6(Transport t) {
   return kTransportInfo.at(static_cast<std::size_t>(t)).ipv6;
 }

@@ -13,6 +13,7 @@
 
 #include "podnetstat/scanner/net_stats.h"
 
+#include "sys/netlink.h"
 #include "sys/netns_enter.h"
 #include "sys/procfs.h"
 
@@ -21,18 +22,11 @@ namespace {
 
 using procfs::UniqueFd;
 
-// The NLMSG_*/RTA_* macros are C casts; the same arithmetic, typed.
-constexpr std::size_t align4(std::size_t n) {
-  return (n + 3U) & ~std::size_t{3};
-}
+using netlink::align4;
+using netlink::Attribute;
+using netlink::kHeaderLen;
 
-constexpr std::size_t kHeaderLen = align4(sizeof(nlmsghdr));
 constexpr std::size_t kInfoLen = align4(sizeof(ifinfomsg));
-
-struct Attribute {
-  std::uint16_t len;
-  std::uint16_t type;
-};
 
 /// One RTM_NEWLINK payload (ifinfomsg + attributes); false when it names no interface.
 bool parseLink(std::string_view payload, LinkAttributes& link) {
@@ -98,71 +92,20 @@ Result<std::vector<LinkAttributes>> readLinks(const Roots& roots, const NetNames
     return ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   });
   if (!opened) {
-    return Error{"rtnetlink socket in the namespace: " + opened.error().message};
+    return Error{"rtnetlink socket in the namespace: " + opened.error().message,
+                 opened.error().kind};
   }
   const UniqueFd nl(*opened);
-
-  struct {
-    nlmsghdr header;
-    ifinfomsg body;
-  } request{};
-
-  request.header.nlmsg_len = sizeof request;
-  request.header.nlmsg_type = RTM_GETLINK;
-  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  request.header.nlmsg_seq = 1;
-  request.body.ifi_family = AF_UNSPEC;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(nl.get(), &request, sizeof request, 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof kernel) < 0) {
-    return Error{"RTM_GETLINK: " + std::string(std::strerror(errno))};
-  }
+  ifinfomsg request{};
+  request.ifi_family = AF_UNSPEC;
   std::vector<LinkAttributes> links;
-  thread_local std::array<char, 65536> buf;
-  // Bounded: the kernel ends every dump with NLMSG_DONE (or an error), and each recv() carries
-  // at least one message.
-  for (;;) {
-    const ssize_t n = ::recv(nl.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return Error{"RTM_GETLINK: " + std::string(std::strerror(errno))};
-    }
-    if (n == 0) {
-      return links;
-    }
-    const std::string_view bytes(buf.data(), static_cast<std::size_t>(n));
-    // The end of the dump (DONE or an error) comes last in its datagram.
-    bool done = false;
-    int status = 0;
-    for (std::size_t off = 0; off + sizeof(nlmsghdr) <= bytes.size();) {
-      nlmsghdr h{};
-      std::memcpy(&h, bytes.data() + off, sizeof h);
-      if (h.nlmsg_len < sizeof(nlmsghdr) || off + h.nlmsg_len > bytes.size()) {
-        break;
-      }
-      if (h.nlmsg_type == NLMSG_DONE) {
-        done = true;
-      } else if (h.nlmsg_type == NLMSG_ERROR) {
-        done = true;
-        if (h.nlmsg_len >= kHeaderLen + sizeof(nlmsgerr)) {
-          nlmsgerr e{};
-          std::memcpy(&e, bytes.data() + off + kHeaderLen, sizeof e);
-          status = e.error;
-        }
-      }
-      off += align4(h.nlmsg_len);
-    }
-    parseLinkMessages(bytes, links);
-    if (status != 0) {
-      return Error{"RTM_GETLINK: " + std::string(std::strerror(-status))};
-    }
-    if (done) {
-      return links;
-    }
+  const int err = netlink::dump(nl.get(), RTM_GETLINK, request, [&](const nlmsghdr* h) {
+    parseLinkMessages(std::string_view(reinterpret_cast<const char*>(h), h->nlmsg_len), links);
+  });
+  if (err != 0) {
+    return Error{"RTM_GETLINK: " + std::string(std::strerror(err)), errorKindOfErrno(err)};
   }
+  return links;
 }
 
 }  // namespace podnetstat::scanner

@@ -261,68 +261,81 @@ ParseCounts parseIpv6Routes(std::string_view text, std::vector<Ipv6Route>& out) 
   return counts;
 }
 
+namespace {
+
+/// The "Tcp" of "Tcp: ..." (snmp, netstat); empty when the line has no such prefix.
+std::string_view counterPrefix(std::string_view line) {
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return {};
+  }
+  const std::string_view p = line.substr(0, colon);
+  for (const char c : p) {
+    if (isBlank(c)) {
+      return {};
+    }
+  }
+  return p;
+}
+
+/// Whether what follows a prefix is a value line: its first field is a number, a header's a name.
+bool isValueLine(std::string_view rest) {
+  const auto f = split<1>(rest);
+  const char c = f.n > 0 ? f.f[0].front() : 'x';
+  return (c >= '0' && c <= '9') || c == '-';
+}
+
+/// One header line and its value line: "<prefix><name>" = value for every column, or both lines
+/// skipped when they do not pair up.
+void takeCounterPair(std::string_view header,
+                     std::string_view values,
+                     std::vector<Counter>& out,
+                     ParseCounts& counts) {
+  const std::string_view prefix = counterPrefix(header);
+  std::vector<std::string_view> names;
+  std::vector<std::uint64_t> vals;
+  std::string_view h = header.substr(prefix.size() + 1);
+  std::string_view v = values.substr(prefix.size() + 1);
+  bool ok = true;
+  // Bounded by the line lengths: every step consumes one field.
+  while (ok) {
+    const auto hf = split<1>(h);
+    const auto vf = split<1>(v);
+    if (hf.n == 0 || vf.n == 0) {
+      ok = hf.n == 0 && vf.n == 0;
+      break;
+    }
+    std::uint64_t value = 0;
+    ok = parseCounterValue(vf.f[0], value);
+    names.push_back(hf.f[0]);
+    vals.push_back(value);
+    h.remove_prefix(static_cast<std::size_t>(hf.f[0].data() + hf.f[0].size() - h.data()));
+    v.remove_prefix(static_cast<std::size_t>(vf.f[0].data() + vf.f[0].size() - v.data()));
+  }
+  if (!ok || names.empty()) {
+    counts.skipped += 2;
+    return;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string name;
+    name.reserve(prefix.size() + names[i].size());
+    name.append(prefix).append(names[i]);
+    out.push_back(Counter{std::move(name), vals[i]});
+  }
+  counts.rows += names.size();
+}
+
+}  // namespace
+
 ParseCounts parseCounterPairs(std::string_view text, std::vector<Counter>& out) {
   ParseCounts counts;
   // The header line waiting for its value line; empty when none.
   std::string_view pending;
-  auto prefixOf = [](std::string_view line) -> std::string_view {
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return {};
-    }
-    const std::string_view p = line.substr(0, colon);
-    for (const char c : p) {
-      if (isBlank(c)) {
-        return {};
-      }
-    }
-    return p;
-  };
-  auto isValueLine = [](std::string_view rest) {
-    // A value line's first field is a number; a header's is a name.
-    const auto f = split<1>(rest);
-    const char c = f.n > 0 ? f.f[0].front() : 'x';
-    return (c >= '0' && c <= '9') || c == '-';
-  };
-  auto takePair = [&](std::string_view header, std::string_view values) {
-    const std::string_view prefix = prefixOf(header);
-    std::vector<std::string_view> names;
-    std::vector<std::uint64_t> vals;
-    std::string_view h = header.substr(prefix.size() + 1);
-    std::string_view v = values.substr(prefix.size() + 1);
-    bool ok = true;
-    // Bounded by the line lengths: every step consumes one field.
-    while (ok) {
-      const auto hf = split<1>(h);
-      const auto vf = split<1>(v);
-      if (hf.n == 0 || vf.n == 0) {
-        ok = hf.n == 0 && vf.n == 0;
-        break;
-      }
-      std::uint64_t value = 0;
-      ok = parseCounterValue(vf.f[0], value);
-      names.push_back(hf.f[0]);
-      vals.push_back(value);
-      h.remove_prefix(static_cast<std::size_t>(hf.f[0].data() + hf.f[0].size() - h.data()));
-      v.remove_prefix(static_cast<std::size_t>(vf.f[0].data() + vf.f[0].size() - v.data()));
-    }
-    if (!ok || names.empty()) {
-      counts.skipped += 2;
-      return;
-    }
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      std::string name;
-      name.reserve(prefix.size() + names[i].size());
-      name.append(prefix).append(names[i]);
-      out.push_back(Counter{std::move(name), vals[i]});
-    }
-    counts.rows += names.size();
-  };
   forEachLine(text, [&](std::string_view line) {
     if (isBlankLine(line)) {
       return;
     }
-    const std::string_view prefix = prefixOf(line);
+    const std::string_view prefix = counterPrefix(line);
     if (prefix.empty()) {
       if (!pending.empty()) {
         ++counts.skipped;  // its header, left without values
@@ -340,8 +353,8 @@ ParseCounts parseCounterPairs(std::string_view text, std::vector<Counter>& out) 
       }
       return;
     }
-    if (values && prefixOf(pending) == prefix) {
-      takePair(pending, line);
+    if (values && counterPrefix(pending) == prefix) {
+      takeCounterPair(pending, line, out, counts);
       pending = {};
       return;
     }
@@ -495,7 +508,8 @@ int readInside(int proc_fd,
                const NetNamespace& ns,
                NetStatsFile file,
                std::string& buf,
-               std::string& why) {
+               std::string& why,
+               ErrorKind& kind) {
   const std::string path = "/proc/thread-self/net/" + std::string(netStatsFileName(file));
   int open_errno = 0;
   auto fd = openInNamespace(proc_fd, roots.netns_dir, ns, [&] {
@@ -505,6 +519,7 @@ int readInside(int proc_fd,
   });
   if (!fd) {
     why = fd.error().message;
+    kind = fd.error().kind;
     return open_errno != 0 ? open_errno : EPERM;
   }
   const procfs::UniqueFd opened(*fd);
@@ -512,9 +527,117 @@ int readInside(int proc_fd,
   const int err = procfs::readFileAt(AT_FDCWD, self.c_str(), buf);
   if (err != 0) {
     why = std::strerror(err);
+    kind = errorKindOfErrno(err);
   }
   return err;
 }
+
+}  // namespace
+
+namespace {
+
+/// Reads the files of one namespace into `stats`: through its processes in turn (one that has
+/// gone, or whose PID now leads into another namespace, is left behind for good), and through its
+/// name once no process is left.
+class NamespaceFiles {
+ public:
+  NamespaceFiles(int proc_fd, const Roots& roots, const NetNamespace& ns, NetStats& stats)
+      : proc_fd_(proc_fd), roots_(roots), ns_(ns), stats_(stats) {}
+
+  /// Reads `file` (or records it as missing in this namespace); an error when no way in works.
+  Result<Ok> read(NetStatsFile file) {
+    int last_err = 0;
+    if (throughProcesses(file, last_err)) {
+      return Ok{};
+    }
+    std::string why = last_err != 0 ? std::strerror(last_err) : "no process left";
+    // Every process failed: gone (ENOENT, ESRCH, none left) or not ours to read.
+    ErrorKind kind = last_err != 0 ? errorKindOfErrno(last_err) : ErrorKind::Gone;
+    if (!ns_.names.empty()) {
+      // No process to read through, but a name to enter by.
+      const int err = readInside(proc_fd_, roots_, ns_, file, buf_, why, kind);
+      if (err == 0) {
+        take(file, 0);
+        return Ok{};
+      }
+      if (err == ENOENT) {
+        stats_.missing.add(file);
+        return Ok{};
+      }
+    }
+    return Error{"every process of the namespace failed reading " +
+                     std::string(netStatsFileName(file)) + ": " + why,
+                 kind};
+  }
+
+ private:
+  /// Whether the process in use still lives in the namespace: the PIDs are as old as the scan,
+  /// and one may have exited and been reused by a process of another namespace since (its files
+  /// would then answer for that namespace). Checked once per process.
+  bool stillInNamespace(std::int32_t pid, int& err) {
+    if (ns_.inode == 0 || checked_ == next_) {
+      return true;
+    }
+    std::array<char, 64> path{};
+    std::snprintf(path.data(), path.size(), "%d/ns/net", pid);
+
+    struct stat st {};
+
+    const int rc = ::fstatat(proc_fd_, path.data(), &st, 0);
+    if (rc != 0 || st.st_ino != ns_.inode) {
+      err = rc != 0 ? errno : ESRCH;
+      return false;
+    }
+    checked_ = next_;
+    return true;
+  }
+
+  /// Reads `file` through the namespace's processes; false when none could (`last_err` says
+  /// why the last one failed).
+  bool throughProcesses(NetStatsFile file, int& last_err) {
+    for (; next_ < ns_.pids.size(); ++next_, ++stats_.vanished_processes) {
+      const std::int32_t pid = ns_.pids[next_];
+      if (!stillInNamespace(pid, last_err)) {
+        continue;
+      }
+      std::array<char, 64> path{};
+      std::snprintf(path.data(), path.size(), "%d/net/%s", pid, netStatsFileName(file).data());
+      const int err = procfs::readFileAt(proc_fd_, path.data(), buf_);
+      if (err == 0) {
+        take(file, pid);
+        return true;
+      }
+      last_err = err;
+      if (err == ENOENT) {
+        // The file does not exist in this kernel or namespace (no IPv6), or the process is gone:
+        // its net dir tells which.
+        std::snprintf(path.data(), path.size(), "%d/net", pid);
+        if (::faccessat(proc_fd_, path.data(), F_OK, 0) == 0) {
+          stats_.missing.add(file);
+          stats_.pid = pid;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /// Parses what was read of `file` (through `pid`; 0: from inside).
+  void take(NetStatsFile file, std::int32_t pid) {
+    const ParseCounts c = parseInto(file, buf_, stats_);
+    stats_.skipped_lines[static_cast<std::size_t>(file)] += c.skipped;
+    stats_.read.add(file);
+    stats_.pid = pid;
+  }
+
+  int proc_fd_;
+  const Roots& roots_;
+  const NetNamespace& ns_;
+  NetStats& stats_;
+  std::string buf_;
+  std::size_t next_ = 0;            // index into ns.pids of the process in use
+  std::size_t checked_ = SIZE_MAX;  // ns.pids[checked_] was seen in the namespace
+};
 
 }  // namespace
 
@@ -522,85 +645,23 @@ Result<NetStats> readNetStats(const Roots& roots, const NetNamespace& ns, NetSta
   if (ns.pids.empty() && ns.names.empty()) {
     return Error{
         "no process lives in this network namespace and it has no name (its files are read "
-        "through one of its processes)"};
+        "through one of its processes)",
+        ErrorKind::Unavailable};
   }
   const procfs::UniqueFd proc = procfs::openDir(AT_FDCWD, roots.proc.c_str());
   if (!proc.valid()) {
-    return Error{"cannot open " + roots.proc.string() + ": " + std::strerror(errno)};
+    const int err = errno;
+    return Error{"cannot open " + roots.proc.string() + ": " + std::strerror(err),
+                 err == ENOENT ? ErrorKind::NotFound : errorKindOfErrno(err)};
   }
   NetStats stats;
-  std::string buf;
-  std::size_t next_pid = 0;            // index into ns.pids of the process in use
-  std::size_t checked_pid = SIZE_MAX;  // ns.pids[checked_pid] was seen in the namespace
+  NamespaceFiles files(proc.get(), roots, ns, stats);
   for (const NetStatsFile file : kAllNetStatsFiles) {
     if (!what.contains(file)) {
       continue;
     }
-    bool done = false;
-    int last_err = 0;
-    // Bounded: each failed process is left behind for good.
-    while (!done && next_pid < ns.pids.size()) {
-      const std::int32_t pid = ns.pids[next_pid];
-      std::array<char, 64> path{};
-      if (ns.inode != 0 && checked_pid != next_pid) {
-        // The PIDs are as old as the scan: one may have exited and been reused by a process of
-        // another namespace since. Its files would then answer for that namespace.
-        std::snprintf(path.data(), path.size(), "%d/ns/net", pid);
-
-        struct stat st {};
-
-        const int rc = ::fstatat(proc.get(), path.data(), &st, 0);
-        if (rc != 0 || st.st_ino != ns.inode) {
-          last_err = rc != 0 ? errno : ESRCH;
-          ++stats.vanished_processes;
-          ++next_pid;
-          continue;
-        }
-        checked_pid = next_pid;
-      }
-      std::snprintf(path.data(), path.size(), "%d/net/%s", pid, netStatsFileName(file).data());
-      const int err = procfs::readFileAt(proc.get(), path.data(), buf);
-      if (err == 0) {
-        const ParseCounts c = parseInto(file, buf, stats);
-        stats.skipped_lines[static_cast<std::size_t>(file)] += c.skipped;
-        stats.read.add(file);
-        stats.pid = pid;
-        done = true;
-        break;
-      }
-      last_err = err;
-      if (err == ENOENT) {
-        // The file does not exist in this kernel or namespace (no IPv6), or the process is gone:
-        // its net dir tells which.
-        std::snprintf(path.data(), path.size(), "%d/net", pid);
-        if (::faccessat(proc.get(), path.data(), F_OK, 0) == 0) {
-          stats.missing.add(file);
-          stats.pid = pid;
-          done = true;
-          break;
-        }
-      }
-      ++stats.vanished_processes;
-      ++next_pid;
-    }
-    std::string why = last_err != 0 ? std::strerror(last_err) : "no process left";
-    if (!done && !ns.names.empty()) {
-      // No process to read through, but a name to enter by.
-      const int err = readInside(proc.get(), roots, ns, file, buf, why);
-      if (err == 0) {
-        const ParseCounts c = parseInto(file, buf, stats);
-        stats.skipped_lines[static_cast<std::size_t>(file)] += c.skipped;
-        stats.read.add(file);
-        stats.pid = 0;
-        done = true;
-      } else if (err == ENOENT) {
-        stats.missing.add(file);
-        done = true;
-      }
-    }
-    if (!done) {
-      return Error{"every process of the namespace failed reading " +
-                   std::string(netStatsFileName(file)) + ": " + why};
+    if (auto read = files.read(file); !read) {
+      return read.error();
     }
   }
   return stats;

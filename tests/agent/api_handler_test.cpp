@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "podnetstat/agent/render/metrics.h"
+
 namespace podnetstat::agent {
 namespace {
 
@@ -95,7 +97,9 @@ std::string drain(HttpResponse& r) {
 
 class ApiHandlerTest : public ::testing::Test {
  protected:
-  ApiHandlerTest() : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {}
+  ApiHandlerTest()
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {}
 
   void publish(scanner::ScanResult scan = sampleScan()) {
     store_.publish(std::make_shared<const Snapshot>(std::move(scan), "node-1", 1'700'000'000'500));
@@ -307,7 +311,7 @@ TEST_F(ApiHandlerTest, TableIsNetstatTextWithNamespaceAndPodColumns) {
 
 TEST_F(ApiHandlerTest, MetricsAreThePrometheusTextFormat) {
   publish();
-  metrics_.recordScan(store_.current()->scan(), 0.02, 1'700'000'000'500);
+  metrics_.recordScan(store_.current()->snapshot().scan(), 0.02, 1'700'000'000'500);
   auto r = call("/metrics");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -363,7 +367,8 @@ TEST_F(ApiHandlerTest, ScanFailuresAreCounted) {
 }
 
 TEST_F(ApiHandlerTest, HealthListenerServesOnlyHealth) {
-  ApiHandler health(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, true);
+  ApiHandler health(store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {},
+                    true);
   publish();
   EXPECT_EQ(health({"GET", "/healthz"}).status, 200);
   EXPECT_EQ(health({"GET", "/readyz"}).status, 200);

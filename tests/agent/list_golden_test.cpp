@@ -457,14 +457,14 @@ TEST(ListArgsTest, BackendDefaultsToProcfsAndCanBeChosen) {
 }
 
 TEST(ListArgsTest, NetstatModesSelectTheirView) {
-  EXPECT_EQ(parse({"-tan"}).view, ListView::Sockets);
-  EXPECT_EQ(parse({"-i"}).view, ListView::Interfaces);
-  EXPECT_EQ(parse({"-rn"}).view, ListView::Routes);
+  EXPECT_EQ(parse({"-tan"}).view, std::nullopt);
+  EXPECT_EQ(parse({"-i"}).view, NetView::Interfaces);
+  EXPECT_EQ(parse({"-rn"}).view, NetView::Routes);
   EXPECT_TRUE(parse({"-rn", "-A", "inet6"}).ipv6_only);
-  EXPECT_EQ(parse({"-gn", "-4"}).view, ListView::Groups);
+  EXPECT_EQ(parse({"-gn", "-4"}).view, NetView::Groups);
   EXPECT_TRUE(parse({"-gn", "-4"}).ipv4_only);
   const ListArgs stats = parse({"-st"});
-  EXPECT_EQ(stats.view, ListView::Statistics);
+  EXPECT_EQ(stats.view, NetView::Stats);
   EXPECT_TRUE(stats.stats_tcp);
   EXPECT_FALSE(stats.stats_udp);
 }

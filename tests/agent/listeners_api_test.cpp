@@ -1,6 +1,6 @@
 // /api/v1/listeners and the posture summaries over a hand-made snapshot: a scan built by hand,
 // metadata from a kubelet PodList (real JSON shape) and a CRI answer merged as the cache merges
-// them, cgroups from a fixture proc tree, and the PodIndex built from them as the agent does.
+// them, cgroups as the scan reads them, and the PodIndex built from them as the agent does.
 // Checks each listener's exposure, declared, hostPort and uid0, the filters (exposure, declared and
 // the socket filters), the 400s, the pods' listener summaries, the metrics and the table.
 
@@ -80,7 +80,8 @@ std::string podCgroup(const std::string& uid, const std::string& container) {
 class ListenersApiTest : public ::testing::Test {
  protected:
   ListenersApiTest()
-      : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {
     scanner::NetNamespace host;
     host.inode = kHostNs;
     host.is_host = true;
@@ -197,10 +198,9 @@ class ListenersApiTest : public ::testing::Test {
     scan_.sockets.push_back(socket(ns, Transport::Tcp, ip, port, pid));
   }
 
+  /// The cgroup file of `pid`, as the scan read it.
   void cgroup(std::int32_t pid, const std::string& path) {
-    const auto dir = dir_.path() / "proc" / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "cgroup") << "0::" << path << "\n";
+    scan_.cgroups.push_back({pid, "0::" + path + "\n"});
   }
 
   std::string get(const std::string& target, unsigned status = 200) {

@@ -23,6 +23,8 @@
 
 #include "podnetstat/agent/model/snapshot.h"
 #include "podnetstat/agent/render/metrics.h"
+#include "podnetstat/agent/render/snapshot_pages.h"
+#include "podnetstat/agent/state/net_counters_reader.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/k8s/pod_metadata.h"
@@ -183,6 +185,7 @@ class NetMetricsLiveTest : public ::testing::Test {
     const scanner::Scanner scanner(roots);
     scanner::ScanOptions options;
     options.netns_names = {a_->name()};
+    options.cgroups = true;
     auto scan = scanner.scan(options);
     EXPECT_TRUE(scan.ok());
     if (!scan.ok()) {
@@ -202,9 +205,10 @@ class NetMetricsLiveTest : public ::testing::Test {
         std::make_shared<k8s::PodMetadata>(k8s::mergePodMetadata(&cri, nullptr, nullptr));
     pods.index = k8s::PodIndex::build(*scan, *pods.metadata, k8s::NodeFiles(roots));
     auto counters = readNetCounters(*scan, scanner);
-    const Snapshot snapshot(std::move(*scan), "node-1", 1, std::move(pods), std::move(counters));
+    const SnapshotPages pages(std::make_shared<const Snapshot>(
+        std::move(*scan), "node-1", 1, std::move(pods), std::move(counters)));
     ScanMetrics scan_metrics;
-    return scan_metrics.render(&snapshot, nullptr);
+    return metricsPage(&pages, scan_metrics, nullptr);
   }
 
   /// The value of the series `name{labels}`; -1 when there is none.

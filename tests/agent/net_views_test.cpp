@@ -138,6 +138,7 @@ class NetViewsLiveTest : public ::testing::Test {
     scanner::ScanOptions options;
     options.netns_names = names;
     options.backend = backend;
+    options.cgroups = true;
     auto scan = scanner.scan(options);
     ASSERT_TRUE(scan.ok()) << scan.error().message;
     PodAttribution pods;
@@ -162,7 +163,7 @@ class NetViewsLiveTest : public ::testing::Test {
   }
 
   HttpResponse request(const std::string& target) const {
-    NodeInfo node{"node-1", "6.1.0", "procfs"};
+    NodeInfo node{"node-1", "6.1.0", scanner::Backend::Procfs};
     node.netns_dir = testing::netnsDir().string();
     ApiHandler handler(store_, metrics_, node, {}, false);
     return handler({"GET", target});
@@ -362,13 +363,13 @@ TEST_F(NetViewsLiveTest, UnknownNamespaceIsNotFound) {
   EXPECT_NE(body.find("no-such-netns"), std::string::npos);
   get("/api/v1/netns/" + a_->name() + "/sockets", 404);
   EXPECT_EQ(request(viewPath("routes")).status, 200U);
-  NodeInfo node{"node-1", "6.1.0", "procfs"};
+  NodeInfo node{"node-1", "6.1.0", scanner::Backend::Procfs};
   const ApiHandler handler(store_, metrics_, node, {}, false);
   EXPECT_EQ(handler({"POST", viewPath("routes")}).status, 405U);
   EXPECT_EQ(handler({"HEAD", viewPath("stats")}).status, 200U);
   const ApiHandler health(store_, metrics_, node, {}, true);
   EXPECT_EQ(health({"GET", viewPath("routes")}).status, 404U);  // no data on the health port
-  store_.publish(nullptr);
+  store_.publish(std::shared_ptr<const SnapshotPages>());
   get(viewPath("routes"), 503);  // no snapshot
 }
 

@@ -1,5 +1,5 @@
 // The pod side of the API over a hand-made snapshot: a scan built by hand, metadata from a fake
-// CRI answer (through the cache's merge), cgroups from a fixture proc tree, and the PodIndex
+// CRI answer (through the cache's merge), cgroups as the scan reads them, and the PodIndex
 // built from them as the agent does per scan. Checks the `pod` of sockets and namespaces, the pod
 // lists, the per-pod socket lists, the namespace/pod filters, the table's Pod column, the metrics'
 // pod labels and the source health.
@@ -46,7 +46,9 @@ std::string podCgroup(const std::string& uid, const std::string& container) {
 /// container (101).
 class PodApiTest : public ::testing::Test {
  protected:
-  PodApiTest() : handler_(store_, metrics_, NodeInfo{"node-1", "6.1.0", "procfs"}, {}, false) {
+  PodApiTest()
+      : handler_(
+            store_, metrics_, NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false) {
     scanner::NetNamespace host;
     host.inode = kHostNs;
     host.is_host = true;
@@ -128,10 +130,9 @@ class PodApiTest : public ::testing::Test {
     scan_.sockets.push_back(s);
   }
 
+  /// The cgroup file of `pid`, as the scan read it.
   void cgroup(std::int32_t pid, const std::string& path) {
-    const auto dir = dir_.path() / "proc" / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "cgroup") << "0::" << path << "\n";
+    scan_.cgroups.push_back({pid, "0::" + path + "\n"});
   }
 
   void publish() {
@@ -293,7 +294,7 @@ TEST_F(PodApiTest, TheTableHasAPodColumn) {
 
 TEST_F(PodApiTest, MetricsCarryPodLabelsAndSourceHealth) {
   publish();
-  metrics_.recordScan(store_.current()->scan(), 0.01, 1'700'000'000'500);
+  metrics_.recordScan(store_.current()->snapshot().scan(), 0.01, 1'700'000'000'500);
   const std::string text = get("/metrics");
   EXPECT_THAT(
       text, ::testing::HasSubstr(R"(podnetstat_sockets{namespace="shop",pod="web-0",netns="cni-a",)"
@@ -316,8 +317,8 @@ TEST_F(PodApiTest, NodeReportsSourceHealth) {
   metadata.kubelet.endpoint = "https://10.0.0.1:10250";
   metadata.kubelet.error = "401 Unauthorized: the token lacks nodes/proxy get";
   metadata.kubelet.last_attempt = std::chrono::system_clock::now();
-  const json node = json::parse(
-      nodeJson(NodeInfo{"node-1", "6.1.0", "procfs"}, store_.current().get(), &metadata, metrics_));
+  const json node = json::parse(nodeJson(NodeInfo{"node-1", "6.1.0", scanner::Backend::Procfs},
+                                         &store_.current()->snapshot(), &metadata, metrics_));
   EXPECT_EQ(node.at("sources").at("cri"),
             json::parse(R"({"endpoint":"unix:///run/containerd/containerd.sock","ok":true,)"
                         R"("error":null})"));

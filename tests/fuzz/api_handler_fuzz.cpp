@@ -79,8 +79,8 @@ scanner::ScanResult smallScan() {
 struct Handlers {
   agent::SnapshotStore store;
   agent::ScanMetrics metrics;
-  agent::ApiHandler api{store, metrics, {"node-1", "6.1.0", "procfs"}, {}, false};
-  agent::ApiHandler health{store, metrics, {"node-1", "6.1.0", "procfs"}, {}, true};
+  agent::ApiHandler api{store, metrics, {"node-1", "6.1.0", scanner::Backend::Procfs}, {}, false};
+  agent::ApiHandler health{store, metrics, {"node-1", "6.1.0", scanner::Backend::Procfs}, {}, true};
 
   Handlers() {
     auto scan = smallScan();

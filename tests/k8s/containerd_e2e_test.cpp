@@ -97,6 +97,7 @@ Observation observe(PodMetadataCache& cache) {
   const scanner::Scanner scanner(scanner::Roots{});
   scanner::ScanOptions options;
   options.all_netns = true;
+  options.cgroups = true;
   auto scan = scanner.scan(options);
   if (!scan) {
     throw std::runtime_error("scan: " + scan.error().message);

@@ -1,10 +1,12 @@
 // PodIndex over hand-made scans: the metadata comes from fake sources through the same merge the
-// cache uses, the cgroups from a fixture proc tree (NodeFiles under a scratch root).
+// cache uses, the cgroups as a scan reads them (ScanOptions::cgroups), runtime netns paths under
+// a scratch root (NodeFiles).
 
 #include "podnetstat/k8s/pod_index.h"
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -91,13 +93,19 @@ class ScanBuilder {
   scanner::ScanResult scan_;
 };
 
-/// A fixture proc tree with /proc/<pid>/cgroup files.
+/// The cgroup files a scan read (ScanOptions::cgroups), and a scratch proc root for the rest.
 class FakeProc {
  public:
   void cgroup(std::int32_t pid, const std::string& path) {
-    const auto dir = dir_.path() / "proc" / std::to_string(pid);
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir / "cgroup") << "12:memory:" << path << "\n0::" << path << "\n";
+    cgroups_[pid] = "12:memory:" + path + "\n0::" + path + "\n";
+  }
+
+  /// `scan` with these cgroups, as a scan that read them gives it.
+  scanner::ScanResult withCgroups(scanner::ScanResult scan) const {
+    for (const auto& [pid, text] : cgroups_) {
+      scan.cgroups.push_back({pid, text});
+    }
+    return scan;
   }
 
   NodeFiles node() const {
@@ -105,6 +113,7 @@ class FakeProc {
   }
 
  private:
+  std::map<std::int32_t, std::string> cgroups_;
   testing::ScratchDir dir_{"pns-podindex-"};
 };
 
@@ -175,7 +184,7 @@ struct Node {
   PodIndex build(const PodList* kubelet = nullptr,
                  const std::vector<LogDirPod>* logs = nullptr) const {
     metadata = mergePodMetadata(&cri, kubelet, logs);
-    return PodIndex::build(scan.scan(), metadata, proc.node());
+    return PodIndex::build(proc.withCgroups(scan.scan()), metadata, proc.node());
   }
 
   std::string ownerOf(const PodIndex& index, std::uint16_t port) const {
@@ -506,7 +515,6 @@ TEST(NodeFiles, MapsRuntimeNetnsPathsUnderTheRoots) {
   std::filesystem::create_directories(dir.path() / "proc" / "42" / "ns");
   std::ofstream(dir.path() / "netns" / "cni-1") << "";
   std::ofstream(dir.path() / "proc" / "42" / "ns" / "net") << "";
-  std::ofstream(dir.path() / "proc" / "42" / "cgroup") << "0::/\n";
   const NodeFiles node(scanner::Roots{dir.path() / "proc", dir.path() / "netns"});
   const auto named = testing::inodeOf(dir.path() / "netns" / "cni-1");
   EXPECT_EQ(node.netnsInodeOfPath("/var/run/netns/cni-1"), named);
@@ -517,8 +525,6 @@ TEST(NodeFiles, MapsRuntimeNetnsPathsUnderTheRoots) {
   EXPECT_FALSE(node.netnsInodeOfPath("/var/run/netns/cni-2").has_value());
   EXPECT_FALSE(node.netnsInodeOfPid(43).has_value());
   EXPECT_FALSE(node.netnsInodeOfPid(0).has_value());
-  EXPECT_EQ(node.readCgroup(42), "0::/\n");
-  EXPECT_FALSE(node.readCgroup(43).has_value());
 }
 
 TEST(PodIndex, EmptyIndexKnowsNothing) {

@@ -75,7 +75,7 @@ class BackendEquivalence : public ::testing::Test {
     o.netns_pids = {static_cast<std::int32_t>(::getpid())};
     Scanner s(Roots{});
     auto r = s.scan(o);
-    return r && r->backend == "netlink";
+    return r && r->backend == Backend::Netlink;
   }
 
   static ScanResult scan(Backend backend) {
@@ -98,8 +98,8 @@ Sockmaker* BackendEquivalence::maker_ = nullptr;
 TEST_F(BackendEquivalence, SameSocketsSameFields) {
   const ScanResult procfs = scan(Backend::Procfs);
   const ScanResult netlink = scan(Backend::Netlink);
-  EXPECT_EQ(procfs.backend, "procfs");
-  EXPECT_EQ(netlink.backend, "netlink");
+  EXPECT_EQ(procfs.backend, Backend::Procfs);
+  EXPECT_EQ(netlink.backend, Backend::Netlink);
   const auto a = describeAll(procfs);
   const auto b = describeAll(netlink);
   std::vector<std::string> only_procfs;

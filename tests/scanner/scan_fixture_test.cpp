@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -53,6 +54,22 @@ TEST_F(ScanFixture, ReadsTheNamespaceOfAPid) {
   EXPECT_EQ(result->sockets.size(), 65U);
   EXPECT_EQ(ns.socket_count, 65U);
   EXPECT_EQ(result->stats.skipped_lines, 0U);
+}
+
+TEST_F(ScanFixture, ReadsEveryProcessCgroupWhenAsked) {
+  std::ofstream(dir_.path() / std::to_string(kHelperPid) / "cgroup") << "0::/\n";
+  ScanOptions options;
+  options.netns_pids = {kHelperPid};
+  const auto without = scanner().scan(options);
+  ASSERT_TRUE(without) << without.error().message;
+  EXPECT_TRUE(without->cgroups.empty());
+  options.cgroups = true;
+  const auto with = scanner().scan(options);
+  ASSERT_TRUE(with) << with.error().message;
+  // Only the helper has a cgroup file in the capture; the others have none to read.
+  ASSERT_EQ(with->cgroups.size(), 1U);
+  EXPECT_EQ(with->cgroups[0].pid, kHelperPid);
+  EXPECT_EQ(with->cgroups[0].text, "0::/\n");
 }
 
 TEST_F(ScanFixture, SharedSocketHasEveryOwnerInPidOrder) {

@@ -1,326 +1,32 @@
+// The API's route table and the answer of each route. A request goes: method known (501), path
+// well formed (400), a route of the table (404; the health-only listener knows two), GET or
+// HEAD (405), then the route's own answer: its query parsed (400), the current snapshot (503
+// before the first), and what it asks for (404 for an unknown pod or namespace).
+
 #include "podnetstat/agent/api/api_handler.h"
 
 #include <sys/utsname.h>
 
 #include <algorithm>
 #include <array>
-#include <string_view>
+#include <optional>
+#include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "podnetstat/agent/api/listeners.h"
 #include "podnetstat/agent/api/net_views.h"
+#include "podnetstat/agent/api/responses.h"
+#include "podnetstat/agent/api/socket_list.h"
 #include "podnetstat/agent/json/json_write.h"
-#include "podnetstat/agent/render/socket_json.h"
+#include "podnetstat/agent/render/metrics.h"
 
 namespace podnetstat::agent {
-
 namespace {
 
-// The size of the pieces a list is sent in: what each client receiving a list holds in memory
-// (about twice this, with the copy on its way to the socket).
-constexpr std::size_t kChunkBytes = 16 * 1024;
-constexpr const char* kJsonType = "application/json";
-constexpr const char* kTextType = "text/plain; charset=utf-8";
-constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
-
-HttpResponse json(unsigned status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.content_type = kJsonType;
-  r.body = std::move(body);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  return r;
-}
-
-HttpResponse error(unsigned status, std::string_view message) {
-  HttpResponse r = json(status, errorJson(status, message));
-  if (status == 503) {
-    r.headers.emplace_back("Retry-After", "1");
-  }
-  if (status == 405) {
-    r.headers.emplace_back("Allow", "GET, HEAD");
-  }
-  return r;
-}
-
-HttpResponse notReady() {
-  return error(503, "no snapshot yet: the first scan has not finished");
-}
-
-class SocketListStream : public BodyStream {
- public:
-  SocketListStream(std::shared_ptr<const Snapshot> snapshot,
-                   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
-                   scanner::Filter filter,
-                   OutputFormat format,
-                   scanner::TransportSet transports,
-                   std::vector<char> pod_allowed)
-      : snapshot_(std::move(snapshot)),
-        ranges_(std::move(ranges)),
-        filter_(std::move(filter)),
-        format_(format),
-        pod_allowed_(std::move(pod_allowed)) {
-    const bool any_inet = [&] {
-      for (auto t : scanner::kAllTransports) {
-        if (t != scanner::Transport::Unix && transports.contains(t)) {
-          return true;
-        }
-      }
-      return false;
-    }();
-    if (format_ == OutputFormat::Json) {
-      passes_ = {Pass::All};
-    } else {
-      // netstat prints the inet block, then the unix block, each under its own header.
-      if (any_inet) {
-        passes_.push_back(Pass::Inet);
-      }
-      if (transports.contains(scanner::Transport::Unix)) {
-        passes_.push_back(Pass::Unix);
-      }
-    }
-    resetPass();
-  }
-
-  bool next(std::string& out) override {
-    if (!started_) {
-      started_ = true;
-      if (format_ == OutputFormat::Json) {
-        out += snapshot_->listHead();
-      }
-    }
-    while (out.size() < kChunkBytes && pass_ < passes_.size()) {
-      if (!header_done_) {
-        header_done_ = true;
-        if (format_ == OutputFormat::Table) {
-          out += snapshot_->tableHeader(passes_[pass_] == Pass::Inet);
-        }
-      }
-      if (range_ >= ranges_.size()) {
-        ++pass_;
-        resetPass();
-        continue;
-      }
-      const std::uint32_t end = ranges_[range_].second;
-      if (pos_ >= end) {
-        ++range_;
-        if (range_ < ranges_.size()) {
-          pos_ = ranges_[range_].first;
-        }
-        continue;
-      }
-      // A run of consecutive selected sockets is copied in one piece, as long as the piece stays
-      // within kChunkBytes (a single socket may exceed it).
-      const std::uint32_t run_begin = pos_;
-      const std::size_t room = kChunkBytes > out.size() ? kChunkBytes - out.size() : 0;
-      while (pos_ < end && selects(pos_) &&
-             (pos_ == run_begin || runBytes(run_begin, pos_ + 1) <= room)) {
-        ++pos_;
-      }
-      if (pos_ == run_begin) {
-        ++pos_;
-        continue;
-      }
-      if (format_ == OutputFormat::Json) {
-        if (!first_item_) {
-          out += ',';
-        }
-        first_item_ = false;
-        out += snapshot_->socketsJson(run_begin, pos_);
-      } else {
-        out += snapshot_->tableRows(run_begin, pos_);
-      }
-    }
-    if (pass_ < passes_.size()) {
-      return true;
-    }
-    if (format_ == OutputFormat::Json) {
-      out += "]}\n";
-    }
-    return false;
-  }
-
- private:
-  enum class Pass : std::uint8_t { All, Inet, Unix };
-
-  void resetPass() {
-    range_ = 0;
-    pos_ = ranges_.empty() ? 0 : ranges_.front().first;
-    header_done_ = false;
-  }
-
-  std::size_t runBytes(std::uint32_t first, std::uint32_t last) const {
-    return format_ == OutputFormat::Json ? snapshot_->socketsJsonBytes(first, last)
-                                         : snapshot_->tableRowsBytes(first, last);
-  }
-
-  bool selects(std::uint32_t i) const {
-    const auto& s = snapshot_->scan().sockets[i];
-    const Pass pass = passes_[pass_];
-    if (pass == Pass::Inet && s.transport == scanner::Transport::Unix) {
-      return false;
-    }
-    if (pass == Pass::Unix && s.transport != scanner::Transport::Unix) {
-      return false;
-    }
-    if (!pod_allowed_.empty()) {
-      const std::uint32_t pod = snapshot_->socketPod(i);
-      if (pod == Snapshot::kNoPod || pod_allowed_[pod] == 0) {
-        return false;
-      }
-    }
-    return filter_(s, snapshot_->scan());
-  }
-
-  std::shared_ptr<const Snapshot> snapshot_;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges_;
-  scanner::Filter filter_;
-  OutputFormat format_;
-  std::vector<char> pod_allowed_;  // by pod number; empty: no pod restriction
-  std::vector<Pass> passes_;
-  std::size_t pass_ = 0;
-  std::size_t range_ = 0;
-  std::uint32_t pos_ = 0;
-  bool started_ = false;
-  bool header_done_ = false;
-  bool first_item_ = true;
-};
-
-HttpResponse socketList(std::shared_ptr<const Snapshot> snapshot,
-                        const SocketQuery& query,
-                        const k8s::Pod* only_pod) {
-  HttpResponse r;
-  r.content_type = query.format == OutputFormat::Json ? kJsonType : kTextType;
-  r.headers.emplace_back("Cache-Control", "no-store");
-  r.stream = makeSocketListStream(std::move(snapshot), query, only_pod);
-  return r;
-}
-
-/// The pods of the snapshot, all or those of one Kubernetes namespace.
-HttpResponse podList(const Snapshot& snapshot, const std::string* namespace_name) {
-  std::string body = snapshot.listHead();
-  bool first = true;
-  const auto pods = snapshot.podIndex().pods();
-  for (std::uint32_t p = 0; p < pods.size(); ++p) {
-    if (namespace_name != nullptr && pods[p].namespace_name != *namespace_name) {
-      continue;
-    }
-    if (!first) {
-      body += ',';
-    }
-    first = false;
-    body += snapshot.podJson(p);
-  }
-  body += "]}\n";
-  return json(200, std::move(body));
-}
-
-void appendSourceJson(std::string& out,
-                      const std::string& endpoint,
-                      bool ok,
-                      const std::string& error_text) {
-  out += R"({"endpoint":)";
-  if (endpoint.empty()) {
-    out += "null";
-  } else {
-    appendJsonString(out, endpoint);
-  }
-  out += R"(,"ok":)";
-  out += ok ? "true" : "false";
-  out += R"(,"error":)";
-  if (ok || error_text.empty()) {
-    out += ok ? "null" : "\"unknown error\"";
-  } else {
-    appendJsonString(out, error_text);
-  }
-  out += '}';
-}
-
-void appendHealthJson(std::string& out, const k8s::SourceHealth* health) {
-  if (health == nullptr || !health->enabled) {
-    appendSourceJson(out, health == nullptr ? std::string() : health->endpoint, false, "disabled");
-    return;
-  }
-  if (!health->last_attempt && !health->ok) {
-    appendSourceJson(out, health->endpoint, false, "not asked yet");
-    return;
-  }
-  appendSourceJson(out, health->endpoint, health->ok, health->error);
-}
-
-}  // namespace
-
-std::string nodeJson(const NodeInfo& node,
-                     const Snapshot* snapshot,
-                     const k8s::PodMetadata* metadata,
-                     const ScanMetrics& metrics) {
-  std::string out = R"({"node":)";
-  appendJsonString(out, node.node);
-  out += R"(,"version":)";
-  appendJsonString(out, PODNETSTAT_VERSION);
-  out += R"(,"kernel":)";
-  appendJsonString(out, node.kernel);
-  out += R"(,"backend":)";
-  // The backend that read the tables (auto resolves per scan); the configured one before that.
-  appendJsonString(out, snapshot != nullptr && !snapshot->scan().backend.empty()
-                            ? snapshot->scan().backend
-                            : node.backend);
-  out += R"(,"sources":{"cri":)";
-  appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->cri);
-  out += R"(,"kubelet":)";
-  appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->kubelet);
-  out += R"(,"cgroup":)";
-  // The cgroups are read with every scan: working once a scan has read them.
-  if (snapshot == nullptr) {
-    appendSourceJson(out, node.proc_root, false, "no scan yet");
-  } else {
-    const auto& stats = snapshot->podIndex().stats();
-    const bool ok = stats.cgroups_read > 0 || stats.cgroups_missing == 0;
-    appendSourceJson(out, node.proc_root, ok, "no /proc/<pid>/cgroup file could be read");
-  }
-  out += R"(},"lastScan":)";
-  if (snapshot == nullptr) {
-    out += "null";
-  } else {
-    const auto& scan = snapshot->scan();
-    out += R"({"at":)";
-    appendJsonString(out, snapshot->scannedAt());
-    out += R"(,"durationMs":)";
-    appendJsonMillis(out, scan.duration_ms);
-    out += R"(,"sockets":)";
-    appendJsonUint(out, scan.sockets.size());
-    out += R"(,"namespaces":)";
-    appendJsonUint(out, scan.namespaces.size());
-    out += R"(,"skippedLines":)";
-    appendJsonUint(out, scan.stats.skipped_lines);
-    out += R"(,"errors":)";
-    appendJsonUint(out, scan.stats.errors.size());
-    out += R"(,"errorMessages":[)";
-    constexpr std::size_t kMaxMessages = 20;
-    for (std::size_t i = 0; i < scan.stats.errors.size() && i < kMaxMessages; ++i) {
-      if (i > 0) {
-        out += ',';
-      }
-      appendJsonString(out, scan.stats.errors[i]);
-    }
-    out += "]}";
-  }
-  out += R"(,"lastFailure":)";
-  if (auto failure = metrics.lastFailure()) {
-    out += R"({"at":)";
-    appendJsonString(out, formatRfc3339Ms(failure->unix_ms));
-    out += R"(,"message":)";
-    appendJsonString(out, failure->message);
-    out += '}';
-  } else {
-    out += "null";
-  }
-  out += "}\n";
-  return out;
-}
-
-namespace {
+// RFC 9110 15.6.2: a method the server does not know at all is 501 for every resource; one it
+// knows but a resource does not allow is 405 (once the path is known).
+constexpr std::array<std::string_view, 9> kKnownMethods = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
 /// The path's segments, percent-decoded ("/api/v1/x" -> {"api", "v1", "x"}).
 Result<std::vector<std::string>> splitPath(std::string_view path) {
@@ -355,6 +61,18 @@ std::int64_t podNetnsIndex(const Snapshot& snapshot, const k8s::Pod& pod) {
   return -1;
 }
 
+/// The call's query parameters parsed by `parse` (a parse*Query function of api_query.h or
+/// alike), or the 400 answer.
+template <class Parse>
+std::invoke_result_t<Parse, const std::vector<QueryParam>&> parsed(std::string_view query,
+                                                                   Parse parse) {
+  auto params = parseQuery(query);
+  if (!params) {
+    return params.error();
+  }
+  return parse(*params);
+}
+
 }  // namespace
 
 std::string kernelRelease() {
@@ -366,37 +84,39 @@ std::string kernelRelease() {
   return u.release;
 }
 
-std::shared_ptr<BodyStream> makeSocketListStream(std::shared_ptr<const Snapshot> snapshot,
-                                                 const SocketQuery& query,
-                                                 const k8s::Pod* only_pod) {
-  std::vector<char> pod_allowed;
-  if (query.k8s_namespace || query.pod || only_pod != nullptr) {
-    // Pod restrictions: sockets of no pod never match; an empty selection selects nothing.
-    const auto pods = snapshot->podIndex().pods();
-    pod_allowed.assign(pods.size() + 1, 0);  // one spare entry keeps it non-empty
-    for (std::uint32_t p = 0; p < pods.size(); ++p) {
-      const k8s::Pod& pod = pods[p];
-      bool ok = only_pod == nullptr || &pod == only_pod;
-      if (query.k8s_namespace) {
-        ok = ok && pod.namespace_name == *query.k8s_namespace;
-      }
-      if (query.pod) {
-        ok = ok && (pod.name == *query.pod || pod.uid == *query.pod);
-      }
-      pod_allowed[p] = ok ? 1 : 0;
+const std::vector<ApiHandler::Route>& ApiHandler::routes() {
+  // In the order they are tried.
+  static const std::vector<Route> kRoutes = {
+      {{"healthz"}, &ApiHandler::healthz, true},
+      {{"readyz"}, &ApiHandler::readyz, true},
+      {{"metrics"}, &ApiHandler::metrics},
+      {{"api", "v1", "node"}, &ApiHandler::node},
+      {{"api", "v1", "sockets"}, &ApiHandler::sockets},
+      {{"api", "v1", "netns"}, &ApiHandler::netnsList},
+      {{"api", "v1", "pods"}, &ApiHandler::pods},
+      {{"api", "v1", "namespaces", "*", "pods"}, &ApiHandler::namespacePods},
+      {{"api", "v1", "namespaces", "*", "pods", "*", "sockets"}, &ApiHandler::podSocketsByName},
+      {{"api", "v1", "pods", "*", "sockets"}, &ApiHandler::podSocketsByUid},
+      {{"api", "v1", "listeners"}, &ApiHandler::listeners},
+      {{"api", "v1", "netns", "*", "*"}, &ApiHandler::netnsView, false, 4},
+      {{"api", "v1", "namespaces", "*", "pods", "*", "*"}, &ApiHandler::podView, false, 6},
+  };
+  return kRoutes;
+}
+
+bool ApiHandler::matches(const Route& route, std::span<const std::string> segments) {
+  if (segments.size() != route.path.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    // "{param}" segments must not be empty.
+    const bool ok = route.path[i] == "*" ? !segments[i].empty() : segments[i] == route.path[i];
+    if (!ok) {
+      return false;
     }
   }
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
-  if (query.netns) {
-    const auto index = snapshot->findNetns(*query.netns);
-    if (index >= 0) {
-      ranges.push_back(snapshot->netnsRange(static_cast<std::uint32_t>(index)));
-    }
-  } else {
-    ranges.emplace_back(0, static_cast<std::uint32_t>(snapshot->scan().sockets.size()));
-  }
-  return std::make_shared<SocketListStream>(std::move(snapshot), std::move(ranges), query.filter,
-                                            query.format, query.transports, std::move(pod_allowed));
+  return route.view_segment < 0 ||
+         netViewFromName(segments[static_cast<std::size_t>(route.view_segment)]).has_value();
 }
 
 ApiHandler::ApiHandler(const SnapshotStore& store,
@@ -411,228 +131,219 @@ ApiHandler::ApiHandler(const SnapshotStore& store,
       health_only_(health_only) {}
 
 HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
-  // RFC 9110 15.6.2: a method the server does not know at all is 501 for every resource; one it
-  // knows but a resource does not allow is 405 (below, once the path is known).
-  static constexpr std::array<std::string_view, 9> kKnownMethods = {
-      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
   if (std::ranges::find(kKnownMethods, request.method) == kKnownMethods.end()) {
-    return error(501, "method " + request.method + " is not implemented; use GET or HEAD");
+    return errorAnswer(501, "method " + request.method + " is not implemented; use GET or HEAD");
   }
   const std::string_view target = request.target;
   const auto question = target.find('?');
   const std::string_view path = target.substr(0, question);
-  const std::string_view query_text =
-      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   if (!path.starts_with('/')) {
-    return error(400, "the request target must be a path starting with '/'");
+    return errorAnswer(400, "the request target must be a path starting with '/'");
   }
-  auto segments_result = splitPath(path);
-  if (!segments_result) {
-    return error(400, "path: " + segments_result.error().message);
+  auto segments = splitPath(path);
+  if (!segments) {
+    return errorAnswer(400, "path: " + segments.error().message);
   }
-  const auto& seg = *segments_result;
-
-  enum class Route : std::uint8_t {
-    None,
-    Healthz,
-    Readyz,
-    Metrics,
-    Node,
-    Sockets,
-    Netns,
-    Pods,
-    NamespacePods,
-    NamespacePodSockets,
-    PodSockets,
-    Listeners,
-    NetnsView,
-    PodView,
-  };
-  Route route = Route::None;
-  const auto is = [&](std::initializer_list<std::string_view> expected) {
-    if (seg.size() != expected.size()) {
-      return false;
-    }
-    std::size_t i = 0;
-    for (auto e : expected) {
-      if (e != "*" && seg[i] != e) {
-        return false;
-      }
-      // "{param}" segments must not be empty.
-      if (e == "*" && seg[i].empty()) {
-        return false;
-      }
-      ++i;
-    }
-    return true;
-  };
-  if (is({"healthz"})) {
-    route = Route::Healthz;
-  } else if (is({"readyz"})) {
-    route = Route::Readyz;
-  } else if (health_only_) {
-    route = Route::None;
-  } else if (is({"metrics"})) {
-    route = Route::Metrics;
-  } else if (is({"api", "v1", "node"})) {
-    route = Route::Node;
-  } else if (is({"api", "v1", "sockets"})) {
-    route = Route::Sockets;
-  } else if (is({"api", "v1", "netns"})) {
-    route = Route::Netns;
-  } else if (is({"api", "v1", "pods"})) {
-    route = Route::Pods;
-  } else if (is({"api", "v1", "namespaces", "*", "pods"})) {
-    route = Route::NamespacePods;
-  } else if (is({"api", "v1", "namespaces", "*", "pods", "*", "sockets"})) {
-    route = Route::NamespacePodSockets;
-  } else if (is({"api", "v1", "pods", "*", "sockets"})) {
-    route = Route::PodSockets;
-  } else if (is({"api", "v1", "listeners"})) {
-    route = Route::Listeners;
-  } else if (is({"api", "v1", "netns", "*", "*"}) && netViewFromName(seg[4])) {
-    route = Route::NetnsView;
-  } else if (is({"api", "v1", "namespaces", "*", "pods", "*", "*"}) && netViewFromName(seg[6])) {
-    route = Route::PodView;
-  }
-  if (route == Route::None) {
-    return error(404, "no such path: " + std::string(path));
+  const auto route = std::ranges::find_if(routes(), [&](const Route& r) {
+    return (r.health || !health_only_) && matches(r, *segments);
+  });
+  if (route == routes().end()) {
+    return errorAnswer(404, "no such path: " + std::string(path));
   }
   if (request.method != "GET" && request.method != "HEAD") {
-    return error(405, "method " + request.method + " is not allowed; use GET or HEAD");
+    return errorAnswer(405, "method " + request.method + " is not allowed; use GET or HEAD");
   }
+  const Call call{
+      request, std::move(*segments),
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1)};
+  return (this->*(route->answer))(call);
+}
 
-  switch (route) {
-    case Route::Healthz:
-      return json(200, "{\"status\":\"ok\"}\n");
-    case Route::Readyz: {
-      auto snapshot = store_.current();
-      if (!snapshot) {
-        return notReady();
-      }
-      std::string body = R"({"status":"ready","scannedAt":)";
-      appendJsonString(body, snapshot->scannedAt());
-      body += "}\n";
-      return json(200, std::move(body));
-    }
-    case Route::Metrics: {
-      auto snapshot = store_.current();
-      HttpServerStats stats;
-      if (http_stats_) {
-        stats = http_stats_();
-      }
-      HttpResponse r;
-      r.content_type = kMetricsType;
-      r.body = metrics_.render(snapshot.get(), http_stats_ ? &stats : nullptr);
-      return r;
-    }
-    default:
-      break;
-  }
+HttpResponse ApiHandler::healthz(const Call& /*call*/) const {
+  return jsonAnswer(200, "{\"status\":\"ok\"}\n");
+}
 
-  auto params = parseQuery(query_text);
-  if (!params) {
-    return error(400, params.error().message);
-  }
-  const bool socket_route =
-      route == Route::Sockets || route == Route::NamespacePodSockets || route == Route::PodSockets;
-  std::optional<SocketQuery> socket_query;
-  std::optional<ListenerQuery> listener_query;
-  std::optional<NetView> view;
-  std::optional<NetViewQuery> view_query;
-  if (route == Route::Listeners) {
-    auto q = parseListenerQuery(*params);
-    if (!q) {
-      return error(400, q.error().message);
-    }
-    listener_query = std::move(*q);
-  } else if (route == Route::NetnsView || route == Route::PodView) {
-    view = netViewFromName(seg.back());
-    auto q = parseNetViewQuery(*view, *params);
-    if (!q) {
-      return error(400, q.error().message);
-    }
-    view_query = *q;
-  } else if (socket_route) {
-    auto q = parseSocketQuery(*params);
-    if (!q) {
-      return error(400, q.error().message);
-    }
-    socket_query = std::move(*q);
-  } else {
-    auto format = parsePlainQuery(*params, false);
-    if (!format) {
-      return error(400, format.error().message);
-    }
-  }
-
-  auto snapshot = store_.current();
-  if (route == Route::Node) {
-    std::shared_ptr<const k8s::PodMetadata> metadata;
-    if (node_.pod_cache != nullptr) {
-      metadata = node_.pod_cache->current();
-    }
-    return json(200, nodeJson(node_, snapshot.get(), metadata.get(), metrics_));
-  }
-  if (!snapshot) {
+HttpResponse ApiHandler::readyz(const Call& /*call*/) const {
+  auto pages = store_.current();
+  if (!pages) {
     return notReady();
   }
-  switch (route) {
-    case Route::Sockets:
-      return socketList(std::move(snapshot), *socket_query, nullptr);
-    case Route::NamespacePodSockets: {
-      const k8s::Pod* pod = snapshot->podIndex().byName(seg[3], seg[5]);
-      if (pod == nullptr) {
-        return error(404, "pod " + seg[3] + "/" + seg[5] + " not found");
-      }
-      return socketList(std::move(snapshot), *socket_query, pod);
-    }
-    case Route::PodSockets: {
-      const k8s::Pod* pod = snapshot->podIndex().byUid(seg[3]);
-      if (pod == nullptr) {
-        return error(404, "pod with UID " + seg[3] + " not found");
-      }
-      return socketList(std::move(snapshot), *socket_query, pod);
-    }
-    case Route::Listeners: {
-      HttpResponse r;
-      r.content_type = listener_query->sockets.format == OutputFormat::Json ? kJsonType : kTextType;
-      r.headers.emplace_back("Cache-Control", "no-store");
-      r.stream = makeListenerStream(std::move(snapshot), *listener_query);
-      return r;
-    }
-    case Route::Netns:
-      return json(200, snapshot->netnsListJson());
-    case Route::Pods:
-      return podList(*snapshot, nullptr);
-    case Route::NamespacePods:
-      return podList(*snapshot, &seg[3]);
-    case Route::NetnsView: {
-      const auto index = snapshot->findNetns(seg[3]);
-      if (index < 0) {
-        return error(404, "network namespace " + seg[3] + " not found");
-      }
-      return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), nullptr, *view,
-                             *view_query, scanner::Roots{node_.proc_root, node_.netns_dir},
-                             snapshot->scan().backend == "netlink");
-    }
-    case Route::PodView: {
-      const k8s::Pod* pod = snapshot->podIndex().byName(seg[3], seg[5]);
-      if (pod == nullptr) {
-        return error(404, "pod " + seg[3] + "/" + seg[5] + " not found");
-      }
-      const auto index = podNetnsIndex(*snapshot, *pod);
-      if (index < 0) {
-        return error(503, "the network namespace of pod " + seg[3] + "/" + seg[5] +
-                              " is not known in this snapshot");
-      }
-      return netViewResponse(*snapshot, static_cast<std::uint32_t>(index), pod, *view, *view_query,
-                             scanner::Roots{node_.proc_root, node_.netns_dir},
-                             snapshot->scan().backend == "netlink");
-    }
-    default:
-      return error(500, "unrouted path");
+  std::string body = R"({"status":"ready","scannedAt":)";
+  appendJsonString(body, pages->scannedAt());
+  body += "}\n";
+  return jsonAnswer(200, std::move(body));
+}
+
+HttpResponse ApiHandler::metrics(const Call& /*call*/) const {
+  auto pages = store_.current();
+  std::optional<ServerCounters> server;
+  if (http_stats_) {
+    const HttpServerStats stats = http_stats_();
+    server = ServerCounters{stats.requests, stats.open, stats.rejected, stats.evicted};
   }
+  HttpResponse r;
+  r.content_type = kMetricsType;
+  r.body = metricsPage(pages.get(), metrics_, server ? &*server : nullptr);
+  return r;
+}
+
+HttpResponse ApiHandler::node(const Call& call) const {
+  if (auto q = parsed(call.query, [](const auto& p) { return parsePlainQuery(p, false); }); !q) {
+    return errorAnswer(400, q.error().message);
+  }
+  std::shared_ptr<const k8s::PodMetadata> metadata;
+  if (node_.pod_cache != nullptr) {
+    metadata = node_.pod_cache->current();
+  }
+  const auto pages = store_.current();
+  return jsonAnswer(
+      200, nodeJson(node_, pages ? &pages->snapshot() : nullptr, metadata.get(), metrics_));
+}
+
+HttpResponse ApiHandler::netnsList(const Call& call) const {
+  if (auto q = parsed(call.query, [](const auto& p) { return parsePlainQuery(p, false); }); !q) {
+    return errorAnswer(400, q.error().message);
+  }
+  const auto pages = store_.current();
+  return pages ? jsonAnswer(200, pages->netnsListJson()) : notReady();
+}
+
+HttpResponse ApiHandler::pods(const Call& call) const {
+  return podList(call, nullptr);
+}
+
+HttpResponse ApiHandler::namespacePods(const Call& call) const {
+  return podList(call, &call.segments[3]);
+}
+
+HttpResponse ApiHandler::podList(const Call& call, const std::string* namespace_name) const {
+  if (auto q = parsed(call.query, [](const auto& p) { return parsePlainQuery(p, false); }); !q) {
+    return errorAnswer(400, q.error().message);
+  }
+  const auto pages = store_.current();
+  if (!pages) {
+    return notReady();
+  }
+  std::string body = pages->listHead();
+  bool first = true;
+  const auto pods = pages->snapshot().podIndex().pods();
+  for (std::uint32_t p = 0; p < pods.size(); ++p) {
+    if (namespace_name != nullptr && pods[p].namespace_name != *namespace_name) {
+      continue;
+    }
+    body += first ? "" : ",";
+    first = false;
+    body += pages->podJson(p);
+  }
+  body += "]}\n";
+  return jsonAnswer(200, std::move(body));
+}
+
+HttpResponse ApiHandler::sockets(const Call& call) const {
+  return socketList(call, {}, {});
+}
+
+HttpResponse ApiHandler::podSocketsByName(const Call& call) const {
+  const std::string& ns = call.segments[3];
+  const std::string& name = call.segments[5];
+  return socketList(
+      call, [&](const Snapshot& s) { return s.podIndex().byName(ns, name); },
+      "pod " + ns + "/" + name + " not found");
+}
+
+HttpResponse ApiHandler::podSocketsByUid(const Call& call) const {
+  const std::string& uid = call.segments[3];
+  return socketList(
+      call, [&](const Snapshot& s) { return s.podIndex().byUid(uid); },
+      "pod with UID " + uid + " not found");
+}
+
+HttpResponse ApiHandler::socketList(const Call& call,
+                                    const std::function<const k8s::Pod*(const Snapshot&)>& pod_of,
+                                    const std::string& missing) const {
+  auto query = parsed(call.query, parseSocketQuery);
+  if (!query) {
+    return errorAnswer(400, query.error().message);
+  }
+  auto pages = store_.current();
+  if (!pages) {
+    return notReady();
+  }
+  const k8s::Pod* pod = nullptr;
+  if (pod_of) {
+    pod = pod_of(pages->snapshot());
+    if (pod == nullptr) {
+      return errorAnswer(404, missing);
+    }
+  }
+  const OutputFormat format = query->format;
+  return streamAnswer(format, makeSocketListStream(std::move(pages), *query, pod));
+}
+
+HttpResponse ApiHandler::listeners(const Call& call) const {
+  auto query = parsed(call.query, parseListenerQuery);
+  if (!query) {
+    return errorAnswer(400, query.error().message);
+  }
+  auto pages = store_.current();
+  if (!pages) {
+    return notReady();
+  }
+  const OutputFormat format = query->sockets.format;
+  return streamAnswer(format, makeListenerStream(std::move(pages), *query));
+}
+
+HttpResponse ApiHandler::netnsView(const Call& call) const {
+  const std::string& netns = call.segments[3];
+  return netView(call, *netViewFromName(call.segments[4]),
+                 [&](const Snapshot& snapshot) -> Result<ViewTarget> {
+                   const auto index = snapshot.findNetns(netns);
+                   if (index < 0) {
+                     return Error{"network namespace " + netns + " not found", ErrorKind::NotFound};
+                   }
+                   return ViewTarget{static_cast<std::uint32_t>(index), nullptr};
+                 });
+}
+
+HttpResponse ApiHandler::podView(const Call& call) const {
+  const std::string& ns = call.segments[3];
+  const std::string& name = call.segments[5];
+  return netView(call, *netViewFromName(call.segments[6]),
+                 [&](const Snapshot& snapshot) -> Result<ViewTarget> {
+                   const k8s::Pod* pod = snapshot.podIndex().byName(ns, name);
+                   if (pod == nullptr) {
+                     return Error{"pod " + ns + "/" + name + " not found", ErrorKind::NotFound};
+                   }
+                   const auto index = podNetnsIndex(snapshot, *pod);
+                   if (index < 0) {
+                     return Error{"the network namespace of pod " + ns + "/" + name +
+                                      " is not known in this snapshot",
+                                  ErrorKind::Unavailable};
+                   }
+                   return ViewTarget{static_cast<std::uint32_t>(index), pod};
+                 });
+}
+
+HttpResponse ApiHandler::netView(
+    const Call& call,
+    NetView view,
+    const std::function<Result<ViewTarget>(const Snapshot&)>& target) const {
+  auto query = parsed(call.query, [view](const auto& p) { return parseNetViewQuery(view, p); });
+  if (!query) {
+    return errorAnswer(400, query.error().message);
+  }
+  const auto pages = store_.current();
+  if (!pages) {
+    return notReady();
+  }
+  const Snapshot& snapshot = pages->snapshot();
+  const auto found = target(snapshot);
+  if (!found) {
+    return errorAnswer(statusOf(found.error()), found.error().message);
+  }
+  return netViewAnswer(snapshot, found->netns_index, found->pod, view, *query,
+                       scanner::Roots{node_.proc_root, node_.netns_dir},
+                       snapshot.scan().backend == scanner::Backend::Netlink);
 }
 
 }  // namespace podnetstat::agent

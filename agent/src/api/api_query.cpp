@@ -48,7 +48,7 @@ std::vector<std::string_view> splitComma(std::string_view text) {
 }
 
 Error paramError(std::string_view name, std::string_view what) {
-  return Error{"parameter '" + std::string(name) + "': " + std::string(what)};
+  return Error{"parameter '" + std::string(name) + "': " + std::string(what), ErrorKind::Invalid};
 }
 
 std::string quoted(std::string_view value) {
@@ -76,6 +76,102 @@ Result<OutputFormat> parseFormat(std::string_view value, bool table_allowed) {
   return paramError("format",
                     quoted(value) + " is not one of " +
                         (table_allowed ? "json, table" : "json (table: socket lists only)"));
+}
+
+/// The filters of a socket list query as they are parsed.
+struct SocketFilters {
+  std::optional<scanner::TransportSet> transports;
+  std::vector<std::string> states;
+  std::vector<scanner::Filter> parts;
+
+  /// Into `q`: the transports asked for, and every filter combined with AND (transports first).
+  void into(SocketQuery& q) {
+    if (transports) {
+      q.transports = *transports;
+      parts.insert(parts.begin(), scanner::Filter::transports(*transports));
+    }
+    if (!states.empty()) {
+      parts.push_back(scanner::Filter::states(std::move(states)));
+    }
+    for (auto& part : parts) {
+      q.filter = q.filter.isNoop() ? std::move(part) : (q.filter && part);
+    }
+  }
+};
+
+Result<Ok> takeTransports(std::string_view name,
+                          std::string_view value,
+                          scanner::TransportSet& transports) {
+  for (auto item : splitComma(value)) {
+    const auto t = scanner::transportFromName(item);
+    if (!t) {
+      return paramError(name, "unknown transport " + quoted(item) +
+                                  " (tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, unix)");
+    }
+    transports.add(*t);
+  }
+  return Ok{};
+}
+
+Result<Ok> takeStates(std::string_view name,
+                      std::string_view value,
+                      std::vector<std::string>& states) {
+  for (auto item : splitComma(value)) {
+    const bool known = scanner::tcpStateFromName(item).has_value() ||
+                       std::any_of(kUnixStateNames.begin(), kUnixStateNames.end(),
+                                   [&](std::string_view u) { return equalsIgnoreCase(u, item); });
+    if (!known) {
+      return paramError(name, "unknown state " + quoted(item) +
+                                  " (e.g. LISTEN, ESTABLISHED, TIME_WAIT, CLOSE, LISTENING, "
+                                  "CONNECTED)");
+    }
+    states.emplace_back(item);
+  }
+  return Ok{};
+}
+
+/// The filter parameters (transport, state, listening, connected, port, pid) into `filters`;
+/// false when `name` is none of them.
+Result<bool> takeFilterParam(const std::string& name,
+                             const std::string& value,
+                             SocketFilters& filters) {
+  if (name == "transport") {
+    if (!filters.transports) {
+      filters.transports = scanner::TransportSet{};
+    }
+    auto r = takeTransports(name, value, *filters.transports);
+    return r ? Result<bool>(true) : Result<bool>(r.error());
+  }
+  if (name == "state") {
+    auto r = takeStates(name, value, filters.states);
+    return r ? Result<bool>(true) : Result<bool>(r.error());
+  }
+  if (name == "listening" || name == "connected") {
+    const auto b = parseBoolParam(name, value);
+    if (!b) {
+      return b.error();
+    }
+    auto f = name == "listening" ? scanner::Filter::listening() : scanner::Filter::connected();
+    filters.parts.push_back(*b ? f : !f);
+    return true;
+  }
+  if (name == "port") {
+    const auto port = parseInt<std::uint32_t>(value);
+    if (!port || *port > std::numeric_limits<std::uint16_t>::max()) {
+      return paramError(name, quoted(value) + " is not a port number (0-65535)");
+    }
+    filters.parts.push_back(scanner::Filter::port(static_cast<std::uint16_t>(*port)));
+    return true;
+  }
+  if (name == "pid") {
+    const auto pid = parseInt<std::int32_t>(value);
+    if (!pid || *pid <= 0) {
+      return paramError(name, quoted(value) + " is not a process ID");
+    }
+    filters.parts.push_back(scanner::Filter::pid(*pid));
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -141,11 +237,8 @@ Result<std::vector<QueryParam>> parseQuery(std::string_view query) {
 
 Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params) {
   SocketQuery q;
+  SocketFilters filters;
   std::vector<std::string> seen;
-  std::optional<scanner::TransportSet> transports;
-  std::vector<std::string> states;
-  std::vector<scanner::Filter> parts;
-
   for (const auto& [name, value] : params) {
     const bool repeatable = name == "transport" || name == "state";
     if (!repeatable && std::find(seen.begin(), seen.end(), name) != seen.end()) {
@@ -155,53 +248,14 @@ Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params) {
     if (value.empty() && name != "format") {
       return paramError(name, "empty value");
     }
-
-    if (name == "transport") {
-      if (!transports) {
-        transports = scanner::TransportSet{};
-      }
-      for (auto item : splitComma(value)) {
-        const auto t = scanner::transportFromName(item);
-        if (!t) {
-          return paramError(name, "unknown transport " + quoted(item) +
-                                      " (tcp, tcp6, udp, udp6, udplite, udplite6, raw, raw6, "
-                                      "unix)");
-        }
-        transports->add(*t);
-      }
-    } else if (name == "state") {
-      for (auto item : splitComma(value)) {
-        const bool known =
-            scanner::tcpStateFromName(item).has_value() ||
-            std::any_of(kUnixStateNames.begin(), kUnixStateNames.end(),
-                        [&](std::string_view u) { return equalsIgnoreCase(u, item); });
-        if (!known) {
-          return paramError(name, "unknown state " + quoted(item) +
-                                      " (e.g. LISTEN, ESTABLISHED, TIME_WAIT, CLOSE, LISTENING, "
-                                      "CONNECTED)");
-        }
-        states.emplace_back(item);
-      }
-    } else if (name == "listening" || name == "connected") {
-      const auto b = parseBoolParam(name, value);
-      if (!b) {
-        return b.error();
-      }
-      auto f = name == "listening" ? scanner::Filter::listening() : scanner::Filter::connected();
-      parts.push_back(*b ? f : !f);
-    } else if (name == "port") {
-      const auto port = parseInt<std::uint32_t>(value);
-      if (!port || *port > std::numeric_limits<std::uint16_t>::max()) {
-        return paramError(name, quoted(value) + " is not a port number (0-65535)");
-      }
-      parts.push_back(scanner::Filter::port(static_cast<std::uint16_t>(*port)));
-    } else if (name == "pid") {
-      const auto pid = parseInt<std::int32_t>(value);
-      if (!pid || *pid <= 0) {
-        return paramError(name, quoted(value) + " is not a process ID");
-      }
-      parts.push_back(scanner::Filter::pid(*pid));
-    } else if (name == "netns") {
+    auto taken = takeFilterParam(name, value, filters);
+    if (!taken) {
+      return taken.error();
+    }
+    if (*taken) {
+      continue;
+    }
+    if (name == "netns") {
       q.netns = value;
     } else if (name == "namespace") {
       q.k8s_namespace = value;
@@ -214,20 +268,11 @@ Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params) {
       }
       q.format = *f;
     } else {
-      return Error{"unknown parameter '" + name + "' (allowed: " + kSocketQueryParams + ")"};
+      return Error{"unknown parameter '" + name + "' (allowed: " + kSocketQueryParams + ")",
+                   ErrorKind::Invalid};
     }
   }
-
-  if (transports) {
-    q.transports = *transports;
-    parts.insert(parts.begin(), scanner::Filter::transports(*transports));
-  }
-  if (!states.empty()) {
-    parts.push_back(scanner::Filter::states(std::move(states)));
-  }
-  for (auto& part : parts) {
-    q.filter = q.filter.isNoop() ? std::move(part) : (q.filter && part);
-  }
+  filters.into(q);
   return q;
 }
 

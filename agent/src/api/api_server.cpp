@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/api/api_handler.h"
+#include "podnetstat/agent/state/net_counters_reader.h"
 
 namespace podnetstat::agent {
 
@@ -69,6 +70,7 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
       scanner::ScanOptions scan_options;
       scan_options.all_netns = true;
       scan_options.pid = true;
+      scan_options.cgroups = true;  // for the pod index
       scan_options.backend = backend;
       return scanner->scan(scan_options);
     };
@@ -119,7 +121,7 @@ ApiServer::~ApiServer() {
 Result<Ok> ApiServer::start() {
   NodeInfo node{options_.node_name,
                 kernelRelease(),
-                std::string(options_.backend == scanner::Backend::Netlink ? "netlink" : "procfs"),
+                scanner::resolveBackend(options_.backend),
                 pod_cache_.get(),
                 options_.roots.proc.string(),
                 options_.roots.netns_dir.string()};

@@ -15,6 +15,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,9 +27,9 @@
 
 #include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/cli/commands.h"
+#include "podnetstat/agent/cli/pod_sources.h"
 #include "podnetstat/agent/http/auth.h"
 #include "podnetstat/agent/json/json_write.h"
-#include "podnetstat/agent/render/socket_json.h"
 #include "podnetstat/k8s/access_review.h"
 #include "podnetstat/k8s/cri.h"
 #include "podnetstat/k8s/kubelet.h"
@@ -169,88 +170,8 @@ void warnInsecure(const std::string& where, bool tls, bool auth) {
       where, missing);
 }
 
-}  // namespace
-
-Result<PodSourceFlags> PodSourceFlags::resolved() const {
-  PodSourceFlags out = *this;
-  if (out.cri_endpoint != "auto" && out.cri_endpoint != "none" &&
-      !out.cri_endpoint.starts_with("unix://") && !out.cri_endpoint.starts_with('/')) {
-    return Error{"--cri-endpoint: expected auto, none, unix:///path or /path, got '" +
-                 out.cri_endpoint + "'"};
-  }
-  if (out.kubelet_url == "auto") {
-    const char* host_ip = std::getenv("HOST_IP");
-    out.kubelet_url =
-        host_ip != nullptr && *host_ip != '\0' ? k8s::defaultKubeletUrl(host_ip) : "none";
-  }
-  return out;
-}
-
-Result<k8s::PodMetadataSources> makePodSources(const PodSourceFlags& flags) {
-  k8s::PodMetadataSources sources;
-  if (flags.cri_endpoint != "none") {
-    auto cri = k8s::makeCriClient({.endpoint = flags.cri_endpoint});
-    if (!cri) {
-      return Error{"--cri-endpoint: " + cri.error().message};
-    }
-    sources.cri = std::move(*cri);
-  }
-  if (flags.kubelet_url != "none" && !flags.kubelet_url.empty()) {
-    auto kubelet = k8s::makeKubeletClient({.url = flags.kubelet_url,
-                                           .ca_file = flags.kubelet_ca,
-                                           .insecure_skip_verify = flags.kubelet_insecure,
-                                           .token_file = flags.kubelet_token_file});
-    if (!kubelet) {
-      return Error{"--kubelet-url: " + kubelet.error().message};
-    }
-    sources.kubelet = std::move(*kubelet);
-  }
-  if (!flags.log_dir.empty() && flags.log_dir != "none") {
-    std::error_code ec;
-    if (std::filesystem::is_directory(flags.log_dir, ec)) {
-      sources.log_dir = flags.log_dir;
-    }
-  }
-  return sources;
-}
-
-void addPodSourceFlags(CLI::App& app, PodSourceFlags& flags, bool with_env) {
-  const auto env = [&](CLI::Option* option, const char* name) {
-    if (with_env) {
-      option->envname(name);
-    }
-    return option;
-  };
-  env(app.add_option("--cri-endpoint", flags.cri_endpoint,
-                     "Container runtime (CRI) socket: auto (probe the known paths), none, "
-                     "unix:///path"),
-      "PODNETSTAT_CRI_ENDPOINT")
-      ->capture_default_str();
-  env(app.add_option("--kubelet-url", flags.kubelet_url,
-                     "kubelet API: auto (https://$HOST_IP:10250 when HOST_IP is set), none, URL"),
-      "PODNETSTAT_KUBELET_URL")
-      ->capture_default_str();
-  env(app.add_option("--kubelet-ca", flags.kubelet_ca, "CA file that signed the kubelet's cert"),
-      "PODNETSTAT_KUBELET_CA");
-  env(app.add_flag("--kubelet-insecure-skip-verify", flags.kubelet_insecure,
-                   "Do not verify the kubelet's certificate"),
-      "PODNETSTAT_KUBELET_INSECURE_SKIP_VERIFY");
-  env(app.add_option("--kubelet-token-file", flags.kubelet_token_file,
-                     "Bearer token for the kubelet (re-read every few minutes)"),
-      "PODNETSTAT_KUBELET_TOKEN_FILE")
-      ->capture_default_str();
-  env(app.add_option("--pod-log-dir", flags.log_dir,
-                     "Kubelet's pod log directory, for pod names without CRI/kubelet (none: off)"),
-      "PODNETSTAT_POD_LOG_DIR")
-      ->capture_default_str();
-}
-
-int runServe(int argc, char** argv) {
-  CLI::App app{
-      "Run the agent: a REST/JSON API over an always-fresh scan of every network "
-      "namespace of this machine. Every flag can also be set as PODNETSTAT_<FLAG> in "
-      "the environment (e.g. PODNETSTAT_LISTEN); a flag wins over the environment.",
-      "podnetstat serve"};
+/// Every flag of `serve` but the access-control ones.
+struct ServeFlags {
   std::string listen = "127.0.0.1:9180";
   std::string health_listen;
   std::string refresh = "5s";
@@ -266,212 +187,237 @@ int runServe(int argc, char** argv) {
   std::string port_file;
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string backend = "procfs";
-  PodSourceFlags pod_flags;
+  PodSourceFlags pods;
+  AccessFlags access;
+};
 
-  app.add_option("--listen", listen, "API address, HOST:PORT or [IPV6]:PORT (port 0: any free)")
+/// The options of `serve`, each with its environment variable (a table of options).
+void addServeFlags(CLI::App& app, ServeFlags& f) {
+  app.add_option("--listen", f.listen, "API address, HOST:PORT or [IPV6]:PORT (port 0: any free)")
       ->envname("PODNETSTAT_LISTEN")
       ->capture_default_str();
-  app.add_option("--health-listen", health_listen,
+  app.add_option("--health-listen", f.health_listen,
                  "Extra address serving only /healthz and /readyz (for kubelet probes)")
       ->envname("PODNETSTAT_HEALTH_LISTEN");
-  app.add_option("--refresh", refresh, "Time between scans, e.g. 200ms, 5s, 1m")
+  app.add_option("--refresh", f.refresh, "Time between scans, e.g. 200ms, 5s, 1m")
       ->envname("PODNETSTAT_REFRESH")
       ->capture_default_str();
-  app.add_option("--proc-root", proc_root, "Where the host's /proc is mounted")
+  app.add_option("--proc-root", f.proc_root, "Where the host's /proc is mounted")
       ->envname("PODNETSTAT_PROC_ROOT")
       ->capture_default_str();
-  app.add_option("--netns-dir", netns_dir, "Directory of named network namespaces")
+  app.add_option("--netns-dir", f.netns_dir, "Directory of named network namespaces")
       ->envname("PODNETSTAT_NETNS_DIR")
       ->capture_default_str();
-  app.add_option("--node-name", node_name, "Node name in answers (default: $NODE_NAME, hostname)")
+  app.add_option("--node-name", f.node_name, "Node name in answers (default: $NODE_NAME, hostname)")
       ->envname("PODNETSTAT_NODE_NAME");
-  app.add_option("--max-connections", max_connections, "Connections served at once")
+  app.add_option("--max-connections", f.max_connections, "Connections served at once")
       ->envname("PODNETSTAT_MAX_CONNECTIONS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
       ->capture_default_str();
-  app.add_option("--log-format", log_format, "text or json")
+  app.add_option("--log-format", f.log_format, "text or json")
       ->envname("PODNETSTAT_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("PODNETSTAT_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app.add_option("--threads", threads, "HTTP threads (0: one per CPU, at most 4)")
+  app.add_option("--threads", f.threads, "HTTP threads (0: one per CPU, at most 4)")
       ->envname("PODNETSTAT_THREADS")
       ->check(CLI::Range(0U, 256U))
       ->capture_default_str();
-  app.add_option("--read-timeout", read_timeout, "Time allowed to send a request header")
+  app.add_option("--read-timeout", f.read_timeout, "Time allowed to send a request header")
       ->envname("PODNETSTAT_READ_TIMEOUT")
       ->capture_default_str();
-  app.add_option("--idle-timeout", idle_timeout, "Time a keep-alive connection may stay idle")
+  app.add_option("--idle-timeout", f.idle_timeout, "Time a keep-alive connection may stay idle")
       ->envname("PODNETSTAT_IDLE_TIMEOUT")
       ->capture_default_str();
-  app.add_option("--cgroup-root", cgroup_root,
+  app.add_option("--cgroup-root", f.cgroup_root,
                  "Where the host's cgroup hierarchy is mounted (pods are found through "
                  "/proc/<pid>/cgroup)")
       ->envname("PODNETSTAT_CGROUP_ROOT")
       ->capture_default_str();
-  app.add_option("--backend", backend, "How socket tables are read: auto, procfs or netlink")
+  app.add_option("--backend", f.backend, "How socket tables are read: auto, procfs or netlink")
       ->envname("PODNETSTAT_BACKEND")
       ->check(CLI::IsMember({"auto", "procfs", "netlink"}))
       ->capture_default_str();
-  addPodSourceFlags(app, pod_flags, true);
-  AccessFlags access;
-  addAccessFlags(app, access);
-  app.add_option("--port-file", port_file,
+  addPodSourceFlags(app, f.pods, true);
+  addAccessFlags(app, f.access);
+  app.add_option("--port-file", f.port_file,
                  "Write the bound port (and the health port on a second line) to this file")
       ->envname("PODNETSTAT_PORT_FILE");
+}
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "podnetstat serve: %s\nRun 'podnetstat serve --help' for the options.\n",
-                 e.what());
-    return kUsageError;
-  }
-  // Before anything that logs (the token file, the CRI module, TLS): every line in one format.
-  setUpLogging(log_format, log_level);
+/// A bad flag value: "<flag>: <why>".
+Error usageError(const std::string& flag, const std::string& message) {
+  return Error{flag + ": " + message, ErrorKind::Invalid};
+}
 
+/// The listeners, durations, roots and HTTP limits of the flags.
+Result<ApiServerOptions> serverOptions(const ServeFlags& f) {
   ApiServerOptions options;
-  const auto usage = [](const std::string& flag, const std::string& message) {
-    std::fprintf(stderr, "podnetstat serve: %s: %s\n", flag.c_str(), message.c_str());
-    return kUsageError;
-  };
-  if (auto a = parseListenAddress(listen); a) {
-    options.listen = *a;
-  } else {
-    return usage("--listen", a.error().message);
+  auto listen = parseListenAddress(f.listen);
+  if (!listen) {
+    return usageError("--listen", listen.error().message);
   }
-  if (!health_listen.empty()) {
-    auto a = parseListenAddress(health_listen);
-    if (!a) {
-      return usage("--health-listen", a.error().message);
+  options.listen = *listen;
+  if (!f.health_listen.empty()) {
+    auto health = parseListenAddress(f.health_listen);
+    if (!health) {
+      return usageError("--health-listen", health.error().message);
     }
-    options.health_listen = *a;
+    options.health_listen = *health;
   }
   for (auto [flag, text, target] :
-       {std::tuple{"--refresh", &refresh, &options.refresh},
-        std::tuple{"--read-timeout", &read_timeout, &options.http.read_timeout},
-        std::tuple{"--idle-timeout", &idle_timeout, &options.http.idle_timeout}}) {
+       {std::tuple{"--refresh", &f.refresh, &options.refresh},
+        std::tuple{"--read-timeout", &f.read_timeout, &options.http.read_timeout},
+        std::tuple{"--idle-timeout", &f.idle_timeout, &options.http.idle_timeout}}) {
     auto d = parseDuration(*text);
     if (!d) {
-      return usage(flag, d.error().message);
+      return usageError(flag, d.error().message);
     }
     *target = *d;
   }
-  options.roots.proc = proc_root;
-  options.roots.netns_dir = netns_dir;
-  options.node_name = node_name.empty() ? defaultNodeName() : node_name;
-  options.http.max_connections = max_connections;
-  options.http.threads = threads;
-  options.backend = *scanner::backendFromName(backend);
-  auto pod_sources = pod_flags.resolved();
-  if (!pod_sources) {
-    return usage("pod sources", pod_sources.error().message);
+  const auto backend = scanner::backendFromName(f.backend);
+  if (!backend) {
+    return usageError("--backend", "expected auto, procfs or netlink, got '" + f.backend + "'");
   }
-  pod_flags = *pod_sources;
-  // Also in auto mode: a CRI module that cannot be loaded is a broken install, said at once.
-  if (pod_flags.cri_endpoint != "none") {
-    if (auto probe = k8s::makeCriClient({.endpoint = pod_flags.cri_endpoint}); !probe) {
-      return usage("--cri-endpoint", probe.error().message);
-    }
-  }
+  options.backend = *backend;
+  options.roots.proc = f.proc_root;
+  options.roots.netns_dir = f.netns_dir;
+  options.node_name = f.node_name.empty() ? defaultNodeName() : f.node_name;
+  options.http.max_connections = f.max_connections;
+  options.http.threads = f.threads;
   options.pod_refresh = std::clamp(options.refresh, std::chrono::milliseconds(1000),
                                    std::chrono::milliseconds(10000));
+  return options;
+}
 
-  // Access control: TLS and bearer tokens, required off loopback.
-  if (access.tls_cert.empty() != access.tls_key.empty()) {
-    return usage(access.tls_cert.empty() ? "--tls-key" : "--tls-cert",
-                 "--tls-cert and --tls-key go together");
+/// The pod sources of the flags, resolved; made once the agent starts.
+Result<PodSourceFlags> podSources(const ServeFlags& f, ApiServerOptions& options) {
+  auto resolved = f.pods.resolved();
+  if (!resolved) {
+    return usageError("pod sources", resolved.error().message);
   }
-  const bool want_tls = !access.tls_cert.empty();
-  std::string static_token_file;
-  if (access.auth.starts_with("static:")) {
-    static_token_file = access.auth.substr(7);
-    if (static_token_file.empty()) {
-      return usage("--auth", "static: needs a file, e.g. static:/etc/podnetstat/tokens");
-    }
-  } else if (access.auth != "none" && access.auth != "tokenreview") {
-    return usage("--auth", "expected none, tokenreview or static:FILE, got '" + access.auth + "'");
-  }
-  const bool want_auth = access.auth != "none";
-  const bool loopback = isLoopbackHost(options.listen.host);
-  const bool insecure = !loopback && !(want_tls && want_auth);
-  if (insecure && !access.insecure_allow_unauthenticated) {
-    std::fprintf(
-        stderr,
-        "podnetstat serve: refusing to serve %s: it is not a loopback address, and serving it "
-        "needs %s%s%s. Anyone who can reach it could read every socket, process and pod of "
-        "this machine. Give --tls-cert/--tls-key and --auth tokenreview (or --auth "
-        "static:FILE), or listen on 127.0.0.1 and use kubectl port-forward; "
-        "--insecure-allow-unauthenticated serves it anyway.\n",
-        options.listen.toString().c_str(), want_tls ? "" : "TLS (--tls-cert, --tls-key)",
-        !want_tls && !want_auth ? " and " : "",
-        want_auth ? "" : "authentication (--auth tokenreview or --auth static:FILE)");
-    return kUsageError;
-  }
-  if (want_tls) {
-    auto tls = TlsCertificates::load(access.tls_cert, access.tls_key);
-    if (!tls) {
-      return usage("--tls-cert", tls.error().message);
-    }
-    options.tls = std::move(*tls);
-  }
-  if (!static_token_file.empty()) {
-    auto authorizer = makeStaticTokenAuthorizer(static_token_file);
-    if (!authorizer) {
-      return usage("--auth", authorizer.error().message);
-    }
-    options.auth = std::move(*authorizer);
-  } else if (access.auth == "tokenreview") {
-    auto ttl = parseDuration(access.auth_cache_ttl);
-    if (!ttl) {
-      return usage("--auth-cache-ttl", ttl.error().message);
-    }
-    std::string url = access.kube_api_url;
-    if (url == "auto") {
-      url = k8s::inClusterApiUrl();
-      if (url.empty()) {
-        return usage("--kube-api-url",
-                     "auto needs KUBERNETES_SERVICE_HOST (set in a pod); give the API server's "
-                     "URL");
-      }
-    }
-    auto api = k8s::makeKubeApiClient(
-        {.url = url, .ca_file = access.kube_api_ca, .token_file = access.kube_api_token_file});
-    if (!api) {
-      return usage("--kube-api-url", api.error().message);
-    }
-    options.auth = makeKubeAccessAuthorizer({.api = std::shared_ptr<k8s::KubeApi>(std::move(*api)),
-                                             .node_name = options.node_name,
-                                             .cache_ttl = *ttl});
-  }
-
-  {
-    bool cri_found = pod_flags.cri_endpoint != "none" && pod_flags.cri_endpoint != "auto";
-    if (pod_flags.cri_endpoint == "auto") {
-      for (const auto& path : k8s::defaultCriSocketPaths()) {
-        std::error_code ec;
-        cri_found = cri_found || std::filesystem::exists(path, ec);
-      }
-    }
-    if (!cri_found && pod_flags.kubelet_url == "none") {
-      spdlog::warn(
-          "no container runtime (CRI) socket and no kubelet found: serving the machine's "
-          "namespaces; pods only from their cgroups, without names");
+  const PodSourceFlags pods = *resolved;
+  // Also in auto mode: a CRI module that cannot be loaded is a broken install, said at once.
+  if (pods.cri_endpoint != "none") {
+    if (auto probe = k8s::makeCriClient({.endpoint = pods.cri_endpoint}); !probe) {
+      return usageError("--cri-endpoint", probe.error().message);
     }
   }
-  options.pod_sources = [pod_flags] {
-    auto sources = makePodSources(pod_flags);
+  options.pod_sources = [pods] {
+    auto sources = makePodSources(pods);
     if (!sources) {
       spdlog::error("{}", sources.error().message);
       return k8s::PodMetadataSources{};
     }
     return std::move(*sources);
   };
+  return pods;
+}
+
+/// The refusal of a non-loopback address served without TLS and authentication.
+Error insecureRefusal(const std::string& where, bool tls, bool auth) {
+  return Error{"refusing to serve " + where +
+                   ": it is not a loopback address, and serving it needs " +
+                   (tls ? "" : "TLS (--tls-cert, --tls-key)") + (!tls && !auth ? " and " : "") +
+                   (auth ? "" : "authentication (--auth tokenreview or --auth static:FILE)") +
+                   ". Anyone who can reach it could read every socket, process and pod of this "
+                   "machine. Give --tls-cert/--tls-key and --auth tokenreview (or --auth "
+                   "static:FILE), or listen on 127.0.0.1 and use kubectl port-forward; "
+                   "--insecure-allow-unauthenticated serves it anyway.",
+               ErrorKind::Invalid};
+}
+
+/// `--auth tokenreview`: the API server's TokenReview and SubjectAccessReview.
+Result<std::shared_ptr<Authorizer>> tokenReviewAuthorizer(const AccessFlags& access,
+                                                          const std::string& node_name) {
+  auto ttl = parseDuration(access.auth_cache_ttl);
+  if (!ttl) {
+    return usageError("--auth-cache-ttl", ttl.error().message);
+  }
+  std::string url = access.kube_api_url;
+  if (url == "auto") {
+    url = k8s::inClusterApiUrl();
+    if (url.empty()) {
+      return usageError("--kube-api-url",
+                        "auto needs KUBERNETES_SERVICE_HOST (set in a pod); give the API "
+                        "server's URL");
+    }
+  }
+  auto api = k8s::makeKubeApiClient(
+      {.url = url, .ca_file = access.kube_api_ca, .token_file = access.kube_api_token_file});
+  if (!api) {
+    return usageError("--kube-api-url", api.error().message);
+  }
+  return makeKubeAccessAuthorizer({.api = std::shared_ptr<k8s::KubeApi>(std::move(*api)),
+                                   .node_name = node_name,
+                                   .cache_ttl = *ttl});
+}
+
+/// TLS and bearer tokens, required off loopback: into `options`. Whether the agent serves
+/// insecurely (allowed by --insecure-allow-unauthenticated).
+Result<bool> accessControl(const AccessFlags& access, ApiServerOptions& options) {
+  if (access.tls_cert.empty() != access.tls_key.empty()) {
+    return usageError(access.tls_cert.empty() ? "--tls-key" : "--tls-cert",
+                      "--tls-cert and --tls-key go together");
+  }
+  const bool want_tls = !access.tls_cert.empty();
+  const bool is_static = access.auth.starts_with("static:");
+  if (is_static && access.auth.size() == 7) {
+    return usageError("--auth", "static: needs a file, e.g. static:/etc/podnetstat/tokens");
+  }
+  if (!is_static && access.auth != "none" && access.auth != "tokenreview") {
+    return usageError("--auth",
+                      "expected none, tokenreview or static:FILE, got '" + access.auth + "'");
+  }
+  const bool want_auth = access.auth != "none";
+  const bool insecure = !isLoopbackHost(options.listen.host) && !(want_tls && want_auth);
+  if (insecure && !access.insecure_allow_unauthenticated) {
+    return insecureRefusal(options.listen.toString(), want_tls, want_auth);
+  }
+  if (want_tls) {
+    auto tls = TlsCertificates::load(access.tls_cert, access.tls_key);
+    if (!tls) {
+      return usageError("--tls-cert", tls.error().message);
+    }
+    options.tls = std::move(*tls);
+  }
+  if (is_static) {
+    auto authorizer = makeStaticTokenAuthorizer(access.auth.substr(7));
+    if (!authorizer) {
+      return usageError("--auth", authorizer.error().message);
+    }
+    options.auth = std::move(*authorizer);
+  } else if (access.auth == "tokenreview") {
+    auto authorizer = tokenReviewAuthorizer(access, options.node_name);
+    if (!authorizer) {
+      return authorizer.error();
+    }
+    options.auth = std::move(*authorizer);
+  }
+  return insecure;
+}
+
+/// Outside Kubernetes `serve` still works: says once that pods will have no names.
+void warnIfNoPodSources(const PodSourceFlags& pods) {
+  bool cri_found = pods.cri_endpoint != "none" && pods.cri_endpoint != "auto";
+  if (pods.cri_endpoint == "auto") {
+    for (const auto& path : k8s::defaultCriSocketPaths()) {
+      std::error_code ec;
+      cri_found = cri_found || std::filesystem::exists(path, ec);
+    }
+  }
+  if (!cri_found && pods.kubelet_url == "none") {
+    spdlog::warn(
+        "no container runtime (CRI) socket and no kubelet found: serving the machine's "
+        "namespaces; pods only from their cgroups, without names");
+  }
+}
+
+/// Allocator settings for a long-running agent.
+void tuneMalloc() {
 #ifdef __GLIBC__
   // Few malloc arenas: each thread (HTTP pool, scanner pool) would otherwise keep its own, and
   // the memory a snapshot frees on one stays resident there (RSS budget: 40 MiB at 10,000
@@ -481,15 +427,42 @@ int runServe(int argc, char** argv) {
   // of raising the heap's high-water mark (glibc would otherwise move this threshold up).
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
+}
 
-  // Signals are taken by sigwait() below; every thread started from here on inherits the mask.
+/// Blocks SIGTERM and SIGINT (sigwait() takes them; every thread started from here on inherits
+/// the mask) and ignores SIGPIPE. Returns the blocked set.
+sigset_t blockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
+/// Waits for SIGTERM or SIGINT; an insecure agent says so again every kInsecureReminder.
+int waitForShutdown(const sigset_t& signals, const std::function<void()>& remind) {
+  int signal_number = 0;
+  if (!remind) {
+    sigwait(&signals, &signal_number);
+    return signal_number;
+  }
+  const auto every = std::chrono::duration_cast<std::chrono::seconds>(kInsecureReminder);
+  for (;;) {
+    timespec wait{static_cast<time_t>(every.count()), 0};
+    signal_number = sigtimedwait(&signals, nullptr, &wait);
+    if (signal_number > 0) {
+      return signal_number;
+    }
+    if (errno == EAGAIN) {
+      remind();
+    }  // else EINTR
+  }
+}
+
+/// Starts `server`, says where it serves, writes the port file, and serves until a signal.
+int serve(ApiServerOptions options, const ServeFlags& f, bool insecure, const sigset_t& signals) {
   ApiServer server(options);
   if (auto started = server.start(); !started) {
     spdlog::error("{}", started.error().message);
@@ -503,39 +476,27 @@ int runServe(int argc, char** argv) {
     health.port = *server.healthPort();
     health_text = ", health on " + health.toString();
   }
+  const bool tls = options.tls != nullptr;
+  const bool auth = f.access.auth != "none";
   spdlog::info(
       "podnetstat {} serving {} on {}{}; node {}, refresh every {} ms, at most {} connections, "
       "auth {}",
-      PODNETSTAT_VERSION, options.tls ? "HTTPS" : "HTTP", bound.toString(), health_text,
-      options.node_name, options.refresh.count(), max_connections,
-      static_token_file.empty() ? access.auth : "static");
+      PODNETSTAT_VERSION, tls ? "HTTPS" : "HTTP", bound.toString(), health_text, options.node_name,
+      options.refresh.count(), f.max_connections,
+      f.access.auth.starts_with("static:") ? "static" : f.access.auth);
+  std::function<void()> remind;
   if (insecure) {
-    warnInsecure(bound.toString(), want_tls, want_auth);
+    remind = [where = bound.toString(), tls, auth] {
+      warnInsecure(where, tls, auth);
+    };
+    remind();
   }
-  if (!port_file.empty() && !writePortFile(port_file, server.port(), server.healthPort())) {
-    spdlog::error("cannot write the port file {}", port_file);
+  if (!f.port_file.empty() && !writePortFile(f.port_file, server.port(), server.healthPort())) {
+    spdlog::error("cannot write the port file {}", f.port_file);
     server.stop(std::chrono::milliseconds(0));
     return 1;
   }
-
-  int signal_number = 0;
-  if (insecure) {
-    // Say it again now and then, so that the warning is not only at the top of a long log.
-    const auto every = std::chrono::duration_cast<std::chrono::seconds>(kInsecureReminder);
-    for (;;) {
-      timespec wait{static_cast<time_t>(every.count()), 0};
-      signal_number = sigtimedwait(&signals, nullptr, &wait);
-      if (signal_number > 0) {
-        break;
-      }
-      if (errno != EAGAIN) {
-        continue;  // EINTR
-      }
-      warnInsecure(bound.toString(), want_tls, want_auth);
-    }
-  } else {
-    sigwait(&signals, &signal_number);
-  }
+  const int signal_number = waitForShutdown(signals, remind);
   spdlog::info("received {}, shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   if (!server.stop(kShutdownGrace)) {
     // A scan cannot be interrupted; the process is leaving anyway.
@@ -545,6 +506,49 @@ int runServe(int argc, char** argv) {
   }
   spdlog::info("stopped");
   return 0;
+}
+
+}  // namespace
+
+int runServe(int argc, char** argv) {
+  CLI::App app{
+      "Run the agent: a REST/JSON API over an always-fresh scan of every network "
+      "namespace of this machine. Every flag can also be set as PODNETSTAT_<FLAG> in "
+      "the environment (e.g. PODNETSTAT_LISTEN); a flag wins over the environment.",
+      "podnetstat serve"};
+  ServeFlags flags;
+  addServeFlags(app, flags);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "podnetstat serve: %s\nRun 'podnetstat serve --help' for the options.\n",
+                 e.what());
+    return kUsageError;
+  }
+  // Before anything that logs (the token file, the CRI module, TLS): every line in one format.
+  setUpLogging(flags.log_format, flags.log_level);
+  const auto usage = [](const Error& error) {
+    std::fprintf(stderr, "podnetstat serve: %s\n", error.message.c_str());
+    return kUsageError;
+  };
+  auto options = serverOptions(flags);
+  if (!options) {
+    return usage(options.error());
+  }
+  auto pods = podSources(flags, *options);
+  if (!pods) {
+    return usage(pods.error());
+  }
+  auto insecure = accessControl(flags.access, *options);
+  if (!insecure) {
+    return usage(insecure.error());
+  }
+  warnIfNoPodSources(*pods);
+  tuneMalloc();
+  const sigset_t signals = blockShutdownSignals();
+  return serve(std::move(*options), flags, *insecure, signals);
 }
 
 }  // namespace podnetstat::agent

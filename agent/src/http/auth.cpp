@@ -310,13 +310,6 @@ class KubeAccessAuthorizer final : public Authorizer {
   ThrottledLog log_;
 };
 
-HttpResponse errorResponse(unsigned status, const std::string& message) {
-  HttpResponse response;
-  response.status = status;
-  response.body = errorJson(status, message);
-  return response;
-}
-
 }  // namespace
 
 Result<std::vector<StaticToken>> parseStaticTokens(std::string_view text) {

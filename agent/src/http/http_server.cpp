@@ -16,11 +16,8 @@
 
 #include "podnetstat/agent/http/http_server.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -43,7 +40,6 @@
 #include <spdlog/spdlog.h>
 
 #include "podnetstat/agent/http/tls_certificates.h"
-#include "podnetstat/agent/json/json_write.h"
 
 namespace podnetstat::agent {
 
@@ -404,9 +400,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       response = (*handler_)(request);
     } catch (const std::exception& e) {
       spdlog::error("http: {} {}: {}", request.method, request.target, e.what());
-      response = HttpResponse{};
-      response.status = 500;
-      response.body = errorJson(500, "internal error");
+      response = errorResponse(500, "internal error");
     }
     state_->requests.fetch_add(1, std::memory_order_relaxed);
     if (spdlog::should_log(spdlog::level::debug)) {
@@ -440,9 +434,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   /// Answers an unusable request and closes the connection.
   void sendError(unsigned status, const std::string& message) {
-    HttpResponse response;
-    response.status = status;
-    response.body = errorJson(status, message);
+    HttpResponse response = errorResponse(status, message);
     const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
     write(makeMessage(std::move(response), false, version, false));
   }
@@ -554,10 +546,8 @@ class Rejecter : public std::enable_shared_from_this<Rejecter<Stream>> {
       beast::get_lowest_layer(stream_).close();
       return;
     }
-    HttpResponse response;
-    response.status = 503;
+    HttpResponse response = errorResponse(503, "too many connections");
     response.headers.emplace_back("Retry-After", "1");
-    response.body = errorJson(503, "too many connections");
     beast::get_lowest_layer(stream_).expires_after(kRejectTime);
     beast::async_write(stream_, makeMessage(std::move(response), false, 11, false),
                        [self = this->shared_from_this()](beast::error_code, std::size_t) {
@@ -876,93 +866,6 @@ HttpServerStats HttpServer::stats() const {
 std::size_t HttpServer::maxConnections() const {
   std::lock_guard lock(impl_->state->mu);
   return impl_->state->options.max_connections;
-}
-
-std::size_t raiseFdLimit(std::size_t wanted) {
-  struct rlimit lim {};
-
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    return wanted;
-  }
-  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
-    rlim_t target = wanted;
-    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < target) {
-      target = lim.rlim_max;
-    }
-    struct rlimit raised = lim;
-    raised.rlim_cur = target;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
-      lim = raised;
-    }
-  }
-  return lim.rlim_cur == RLIM_INFINITY ? wanted : static_cast<std::size_t>(lim.rlim_cur);
-}
-
-std::string ListenAddress::toString() const {
-  if (host.find(':') != std::string::npos) {
-    return "[" + host + "]:" + std::to_string(port);
-  }
-  return host + ":" + std::to_string(port);
-}
-
-bool isLoopbackHost(std::string_view host) {
-  beast::error_code ec;
-  const auto ip = net::ip::make_address(std::string(host), ec);
-  if (ec) {
-    return false;
-  }
-  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
-    return net::ip::make_address_v4(net::ip::v4_mapped, ip.to_v6()).is_loopback();
-  }
-  return ip.is_loopback();
-}
-
-Result<ListenAddress> parseListenAddress(std::string_view text) {
-  const auto bad = [&](std::string_view why) -> Error {
-    return Error{"invalid address '" + std::string(text) + "': " + std::string(why) +
-                 " (expected HOST:PORT, [IPV6]:PORT or :PORT)"};
-  };
-  std::string_view host;
-  std::string_view port_text;
-  if (text.starts_with('[')) {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return bad("unterminated [IPv6] or missing port");
-    }
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return bad("missing port");
-    }
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return bad("IPv6 addresses must be written in brackets");
-    }
-  }
-  unsigned port = 0;
-  const auto* end = port_text.data() + port_text.size();
-  auto [ptr, ec] = std::from_chars(port_text.data(), end, port);
-  if (port_text.empty() || ec != std::errc() || ptr != end || port > 65535) {
-    return bad("port must be a number from 0 to 65535");
-  }
-  ListenAddress out;
-  out.port = static_cast<std::uint16_t>(port);
-  if (host.empty()) {
-    out.host = "0.0.0.0";
-  } else if (host == "localhost") {
-    out.host = "127.0.0.1";
-  } else {
-    beast::error_code addr_ec;
-    net::ip::make_address(std::string(host), addr_ec);
-    if (addr_ec) {
-      return bad("host must be an IP address");
-    }
-    out.host = std::string(host);
-  }
-  return out;
 }
 
 }  // namespace podnetstat::agent

@@ -6,9 +6,109 @@
 #include <cmath>
 #include <cstdio>
 
-#include "podnetstat/agent/render/socket_json.h"
-
 namespace podnetstat::agent {
+namespace {
+
+constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+
+/// Length of the well-formed UTF-8 sequence starting at text[i] (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF), or 0 when it is not one.
+std::size_t utf8SequenceLength(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) {
+    return static_cast<unsigned char>(text[k]);
+  };
+  const unsigned char lead = byte(i);
+  std::size_t len = 0;
+  unsigned char lo = 0x80;  // allowed range of the second byte
+  unsigned char hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    if (lead == 0xE0) {
+      lo = 0xA0;  // overlong
+    } else if (lead == 0xED) {
+      hi = 0x9F;  // surrogates
+    }
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    if (lead == 0xF0) {
+      lo = 0x90;  // overlong
+    } else if (lead == 0xF4) {
+      hi = 0x8F;  // above U+10FFFF
+    }
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) {
+    return 0;
+  }
+  if (byte(i + 1) < lo || byte(i + 1) > hi) {
+    return 0;
+  }
+  for (std::size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
+      return 0;
+    }
+  }
+  return len;
+}
+
+}  // namespace
+
+void appendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
+  out += '"';
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t len = utf8SequenceLength(text, i);
+    if (len == 0) {
+      out += kReplacementChar;  // one replacement per invalid byte
+      ++i;
+    } else {
+      out.append(text.substr(i, len));
+      i += len;
+    }
+  }
+  out += '"';
+}
 
 void appendJsonUint(std::string& out, std::uint64_t value) {
   char buf[24];

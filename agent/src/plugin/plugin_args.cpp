@@ -5,7 +5,6 @@
 #include <charconv>
 #include <string_view>
 
-#include "podnetstat/agent/api/api_server.h"
 
 namespace podnetstat::agent::plugin {
 namespace {

@@ -194,7 +194,7 @@ std::string socketTable(const RemoteSockets& sockets,
     return out;
   }
   const scanner::Socket* base = sockets.scan.sockets.data();
-  renderer.appendSocketsWithColumn(out, sockets.scan, all, "Pod", [&](const scanner::Socket& s) {
+  renderer.appendSocketsWithColumn(out, sockets.scan, all, kPodColumn, [&](const scanner::Socket& s) {
     return sockets.pods[static_cast<std::size_t>(&s - base)];
   });
   return out;

@@ -1,19 +1,16 @@
 #include "podnetstat/agent/render/metrics.h"
 
 #include <charconv>
-#include <chrono>
 #include <cmath>
+#include <map>
+#include <tuple>
 
-#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/json/json_write.h"
+#include "podnetstat/agent/render/labels.h"
+#include "podnetstat/agent/render/snapshot_pages.h"
 
 namespace podnetstat::agent {
-
 namespace {
-
-// Scan error kinds, always exported (a counter that appears only after its first increment
-// breaks rate()).
-constexpr std::array<const char*, 5> kErrorKinds = {
-    "scan_failed", "unreadable_process", "unreadable_namespace", "stale_netns_entry", "table"};
 
 // Data sources: procfs (the scan), and the pod sources cri, kubelet and cgroup.
 constexpr std::array<const char*, 4> kSources = {"procfs", "cri", "kubelet", "cgroup"};
@@ -33,9 +30,130 @@ void appendNumber(std::string& out, double value) {
 }
 
 void appendNumber(std::string& out, std::uint64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, end);
+  appendJsonUint(out, value);
+}
+
+/// The families of the snapshot: sockets (and the network counters), listeners, undeclared.
+void appendSnapshotFamilies(std::string& out, const SnapshotPages* pages) {
+  appendMetricHeader(
+      out, "podnetstat_sockets", "gauge",
+      "Sockets in the last snapshot by pod, network namespace, transport and state.");
+  if (pages != nullptr) {
+    out += pages->socketSeries();
+    out += pages->netCounterSeries();
+  }
+  appendMetricHeader(
+      out, "podnetstat_listeners", "gauge",
+      "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");
+  if (pages != nullptr) {
+    out += pages->listenerSeries();
+  }
+  appendMetricHeader(
+      out, "podnetstat_undeclared_listeners", "gauge",
+      "Listening sockets whose port the pod spec does not declare, per pod the kubelet "
+      "reports.");
+  if (pages != nullptr) {
+    out += pages->undeclaredSeries();
+  }
+}
+
+void appendDurationHistogram(std::string& out, const ScanMetrics::Totals& t) {
+  appendMetricHeader(out, "podnetstat_scan_duration_seconds", "histogram",
+                     "How long scans took, failed ones included.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < ScanMetrics::kDurationBuckets.size(); ++i) {
+    cumulative += t.bucket_counts[i];
+    out += "podnetstat_scan_duration_seconds_bucket{le=\"";
+    appendNumber(out, ScanMetrics::kDurationBuckets[i]);
+    out += "\"} ";
+    appendNumber(out, cumulative);
+    out += '\n';
+  }
+  out += "podnetstat_scan_duration_seconds_bucket{le=\"+Inf\"} ";
+  appendNumber(out, t.count);
+  out += "\npodnetstat_scan_duration_seconds_sum ";
+  appendNumber(out, t.sum);
+  out += "\npodnetstat_scan_duration_seconds_count ";
+  appendNumber(out, t.count);
+  out += '\n';
+}
+
+void appendScanCounters(std::string& out, const ScanMetrics::Totals& t) {
+  appendMetricHeader(out, "podnetstat_scan_errors_total", "counter",
+                     "Problems met by scans, by kind (scan_failed: no snapshot could be made).");
+  for (const char* kind : ScanMetrics::kErrorKinds) {
+    auto it = t.errors.find(kind);
+    out += "podnetstat_scan_errors_total{kind=\"";
+    out += kind;
+    out += "\"} ";
+    appendNumber(out, it == t.errors.end() ? std::uint64_t{0} : it->second);
+    out += '\n';
+  }
+  appendMetricHeader(out, "podnetstat_skipped_lines_total", "counter",
+                     "Malformed socket table lines skipped, by table file.");
+  for (std::size_t i = 0; i < scanner::kTransportCount; ++i) {
+    out += "podnetstat_skipped_lines_total{file=\"";
+    out += scanner::transportName(scanner::kAllTransports[i]);
+    out += "\"} ";
+    appendNumber(out, t.skipped_lines[i]);
+    out += '\n';
+  }
+  appendMetricHeader(out, "podnetstat_last_scan_timestamp_seconds", "gauge",
+                     "When the last successful scan completed, in Unix time (0: none yet).");
+  out += "podnetstat_last_scan_timestamp_seconds ";
+  appendNumber(out, t.last_success_seconds);
+  out += '\n';
+}
+
+/// Whether `source` worked for the current snapshot (procfs: the last scan).
+bool sourceUp(std::string_view source, const Snapshot* snapshot, bool last_ok) {
+  const k8s::PodMetadata* metadata = snapshot != nullptr ? snapshot->podMetadata() : nullptr;
+  if (source == "procfs") {
+    return last_ok;
+  }
+  if (source == "cri") {
+    return metadata != nullptr && metadata->cri.enabled && metadata->cri.ok;
+  }
+  if (source == "kubelet") {
+    return metadata != nullptr && metadata->kubelet.enabled && metadata->kubelet.ok;
+  }
+  if (snapshot == nullptr) {
+    return false;
+  }
+  const auto& stats = snapshot->podIndex().stats();  // cgroup
+  return stats.cgroups_read > 0 || stats.cgroups_missing == 0;
+}
+
+void appendSourceHealth(std::string& out, const Snapshot* snapshot, bool last_ok) {
+  appendMetricHeader(
+      out, "podnetstat_source_up", "gauge",
+      "Whether a data source worked for the current snapshot (procfs: the last scan).");
+  for (const char* source : kSources) {
+    out += "podnetstat_source_up{source=\"";
+    out += source;
+    out += "\"} ";
+    out += sourceUp(source, snapshot, last_ok) ? '1' : '0';
+    out += '\n';
+  }
+}
+
+void appendServerCounters(std::string& out, const ServerCounters& http) {
+  appendMetricHeader(out, "podnetstat_http_requests_total", "counter", "HTTP requests answered.");
+  out += "podnetstat_http_requests_total ";
+  appendNumber(out, http.requests);
+  appendMetricHeader(out += '\n', "podnetstat_http_connections", "gauge", "HTTP connections open.");
+  out += "podnetstat_http_connections ";
+  appendNumber(out, static_cast<std::uint64_t>(http.open));
+  appendMetricHeader(out += '\n', "podnetstat_http_rejected_connections_total", "counter",
+                     "Connections answered 503 because --max-connections were open.");
+  out += "podnetstat_http_rejected_connections_total ";
+  appendNumber(out, http.rejected);
+  appendMetricHeader(
+      out += '\n', "podnetstat_http_evicted_connections_total", "counter",
+      "Idle connections (keep-alive, or new and silent) closed to make room for new ones.");
+  out += "podnetstat_http_evicted_connections_total ";
+  appendNumber(out, http.evicted);
+  out += '\n';
 }
 
 }  // namespace
@@ -76,173 +194,59 @@ std::string escapeLabelValue(std::string_view value) {
   return out;
 }
 
-void ScanMetrics::observeLocked(double seconds) {
-  for (std::size_t i = 0; i < kDurationBuckets.size(); ++i) {
-    if (seconds <= kDurationBuckets[i]) {
-      ++bucket_counts_[i];
-      break;
-    }
+void appendPodSeriesLabels(std::string& out, const k8s::Pod* pod) {
+  out += R"(namespace=")";
+  if (pod != nullptr) {
+    out += escapeLabelValue(pod->namespace_name.value_or(""));
+    out += R"(",pod=")";
+    out += escapeLabelValue(pod->name.value_or(pod->uid));
+  } else {
+    out += R"(",pod=")";
   }
-  ++count_;
-  sum_ += seconds;
+  out += '"';
 }
 
-void ScanMetrics::recordScan(const scanner::ScanResult& scan,
-                             double seconds,
-                             std::int64_t completed_unix_ms) {
-  std::lock_guard lock(mu_);
-  observeLocked(seconds);
-  const auto& st = scan.stats;
-  errors_["unreadable_process"] += st.unreadable_processes;
-  errors_["unreadable_namespace"] += st.unreadable_namespaces;
-  errors_["stale_netns_entry"] += st.stale_netns_entries;
-  errors_["table"] += st.table_errors;
-  for (std::size_t i = 0; i < scanner::kTransportCount; ++i) {
-    skipped_lines_[i] += st.skipped_lines_by_transport[i];
+std::string socketSeries(const Snapshot& snapshot) {
+  const auto& scan = snapshot.scan();
+  std::map<std::tuple<std::uint32_t, std::uint32_t, scanner::Transport, std::string>, std::uint64_t>
+      counts;
+  for (std::uint32_t i = 0; i < scan.sockets.size(); ++i) {
+    const auto& s = scan.sockets[i];
+    ++counts[{s.netns_index, snapshot.socketPod(i), s.transport, scanner::socketStateName(s)}];
   }
-  last_success_seconds_ = static_cast<double>(completed_unix_ms) / 1000.0;
-  last_ok_ = true;
-  last_failure_.reset();
-}
-
-void ScanMetrics::recordFailure(double seconds, std::string message) {
-  std::lock_guard lock(mu_);
-  observeLocked(seconds);
-  ++errors_["scan_failed"];
-  last_ok_ = false;
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  last_failure_ = LastFailure{std::chrono::duration_cast<std::chrono::milliseconds>(now).count(),
-                              std::move(message)};
-}
-
-std::optional<ScanMetrics::LastFailure> ScanMetrics::lastFailure() const {
-  std::lock_guard lock(mu_);
-  return last_failure_;
-}
-
-std::uint64_t ScanMetrics::scans() const {
-  std::lock_guard lock(mu_);
-  return count_;
-}
-
-std::string ScanMetrics::render(const Snapshot* snapshot, const HttpServerStats* http) const {
   std::string out;
-  out.reserve(4096 + (snapshot != nullptr
-                          ? snapshot->socketMetrics().size() + snapshot->netCounterMetrics().size()
+  for (const auto& [key, count] : counts) {
+    const auto& [ns, pod, transport, state] = key;
+    out += "podnetstat_sockets{";
+    appendPodSeriesLabels(out, snapshot.pod(pod));
+    out += R"(,netns=")";
+    out += escapeLabelValue(netnsLabel(scan.namespaces[ns]));
+    out += R"(",transport=")";
+    out += scanner::transportName(transport);
+    out += R"(",state=")";
+    out += escapeLabelValue(state);
+    out += "\"} ";
+    appendJsonUint(out, count);
+    out += '\n';
+  }
+  return out;
+}
+
+std::string metricsPage(const SnapshotPages* pages,
+                        const ScanMetrics& scans,
+                        const ServerCounters* server) {
+  std::string out;
+  out.reserve(4096 + (pages != nullptr
+                          ? pages->socketSeries().size() + pages->netCounterSeries().size()
                           : 0));
-
-  appendMetricHeader(
-      out, "podnetstat_sockets", "gauge",
-      "Sockets in the last snapshot by pod, network namespace, transport and state.");
-  if (snapshot != nullptr) {
-    out += snapshot->socketMetrics();
-    out += snapshot->netCounterMetrics();
+  appendSnapshotFamilies(out, pages);
+  const ScanMetrics::Totals totals = scans.totals();
+  appendDurationHistogram(out, totals);
+  appendScanCounters(out, totals);
+  appendSourceHealth(out, pages != nullptr ? &pages->snapshot() : nullptr, totals.last_ok);
+  if (server != nullptr) {
+    appendServerCounters(out, *server);
   }
-  appendMetricHeader(
-      out, "podnetstat_listeners", "gauge",
-      "Listening sockets in the last snapshot by pod and exposure (loopback, pod, node).");
-  if (snapshot != nullptr) {
-    out += snapshot->listeners().listenerMetrics();
-  }
-  appendMetricHeader(
-      out, "podnetstat_undeclared_listeners", "gauge",
-      "Listening sockets whose port the pod spec does not declare, per pod the kubelet "
-      "reports.");
-  if (snapshot != nullptr) {
-    out += snapshot->listeners().undeclaredMetrics();
-  }
-
-  std::lock_guard lock(mu_);
-  appendMetricHeader(out, "podnetstat_scan_duration_seconds", "histogram",
-                     "How long scans took, failed ones included.");
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < kDurationBuckets.size(); ++i) {
-    cumulative += bucket_counts_[i];
-    out += "podnetstat_scan_duration_seconds_bucket{le=\"";
-    appendNumber(out, kDurationBuckets[i]);
-    out += "\"} ";
-    appendNumber(out, cumulative);
-    out += '\n';
-  }
-  out += "podnetstat_scan_duration_seconds_bucket{le=\"+Inf\"} ";
-  appendNumber(out, count_);
-  out += "\npodnetstat_scan_duration_seconds_sum ";
-  appendNumber(out, sum_);
-  out += "\npodnetstat_scan_duration_seconds_count ";
-  appendNumber(out, count_);
-  out += '\n';
-
-  appendMetricHeader(out, "podnetstat_scan_errors_total", "counter",
-                     "Problems met by scans, by kind (scan_failed: no snapshot could be made).");
-  for (const char* kind : kErrorKinds) {
-    auto it = errors_.find(kind);
-    out += "podnetstat_scan_errors_total{kind=\"";
-    out += kind;
-    out += "\"} ";
-    appendNumber(out, it == errors_.end() ? std::uint64_t{0} : it->second);
-    out += '\n';
-  }
-
-  appendMetricHeader(out, "podnetstat_skipped_lines_total", "counter",
-                     "Malformed socket table lines skipped, by table file.");
-  for (std::size_t i = 0; i < scanner::kTransportCount; ++i) {
-    out += "podnetstat_skipped_lines_total{file=\"";
-    out += scanner::transportName(scanner::kAllTransports[i]);
-    out += "\"} ";
-    appendNumber(out, skipped_lines_[i]);
-    out += '\n';
-  }
-
-  appendMetricHeader(out, "podnetstat_last_scan_timestamp_seconds", "gauge",
-                     "When the last successful scan completed, in Unix time (0: none yet).");
-  out += "podnetstat_last_scan_timestamp_seconds ";
-  appendNumber(out, last_success_seconds_);
-  out += '\n';
-
-  appendMetricHeader(
-      out, "podnetstat_source_up", "gauge",
-      "Whether a data source worked for the current snapshot (procfs: the last scan).");
-  const k8s::PodMetadata* metadata = snapshot != nullptr ? snapshot->podMetadata() : nullptr;
-  for (const char* source : kSources) {
-    const std::string_view name = source;
-    bool up = false;
-    if (name == "procfs") {
-      up = last_ok_;
-    } else if (name == "cri") {
-      up = metadata != nullptr && metadata->cri.enabled && metadata->cri.ok;
-    } else if (name == "kubelet") {
-      up = metadata != nullptr && metadata->kubelet.enabled && metadata->kubelet.ok;
-    } else if (snapshot != nullptr) {  // cgroup
-      const auto& stats = snapshot->podIndex().stats();
-      up = stats.cgroups_read > 0 || stats.cgroups_missing == 0;
-    }
-    out += "podnetstat_source_up{source=\"";
-    out += source;
-    out += "\"} ";
-    out += up ? '1' : '0';
-    out += '\n';
-  }
-
-  if (http != nullptr) {
-    appendMetricHeader(out, "podnetstat_http_requests_total", "counter", "HTTP requests answered.");
-    out += "podnetstat_http_requests_total ";
-    appendNumber(out, http->requests);
-    appendMetricHeader(out += '\n', "podnetstat_http_connections", "gauge",
-                       "HTTP connections open.");
-    out += "podnetstat_http_connections ";
-    appendNumber(out, static_cast<std::uint64_t>(http->open));
-    appendMetricHeader(out += '\n', "podnetstat_http_rejected_connections_total", "counter",
-                       "Connections answered 503 because --max-connections were open.");
-    out += "podnetstat_http_rejected_connections_total ";
-    appendNumber(out, http->rejected);
-    appendMetricHeader(
-        out += '\n', "podnetstat_http_evicted_connections_total", "counter",
-        "Idle connections (keep-alive, or new and silent) closed to make room for new ones.");
-    out += "podnetstat_http_evicted_connections_total ";
-    appendNumber(out, http->evicted);
-    out += '\n';
-  }
-
   appendMetricHeader(out, "podnetstat_build_info", "gauge", "Build information; always 1.");
   out += "podnetstat_build_info{version=\"";
   out += escapeLabelValue(PODNETSTAT_VERSION);

@@ -1,15 +1,14 @@
 #include "podnetstat/agent/render/net_metrics.h"
 
 #include <charconv>
-#include <exception>
 
+#include "podnetstat/agent/render/labels.h"
 #include "podnetstat/agent/render/metrics.h"
 
 namespace podnetstat::agent {
 namespace {
 
 using scanner::InterfaceStats;
-using scanner::NetStatsFile;
 
 /// An interface counter: its metric name, help and field.
 struct InterfaceMetric {
@@ -76,44 +75,6 @@ void appendUint(std::string& out, std::uint64_t v) {
 
 }  // namespace
 
-NetnsCounters netnsCounters(const scanner::NetStats& stats) {
-  NetnsCounters c;
-  c.read = true;
-  c.interfaces = stats.interfaces;
-  c.tcp_retransmitted_segments = scanner::findCounter(stats.snmp, "TcpRetransSegs");
-  c.tcp_listen_overflows = scanner::findCounter(stats.netstat, "TcpExtListenOverflows");
-  c.tcp_listen_drops = scanner::findCounter(stats.netstat, "TcpExtListenDrops");
-  c.udp_receive_errors = scanner::findCounter(stats.snmp, "UdpInErrors");
-  c.udp_receive_buffer_errors = scanner::findCounter(stats.snmp, "UdpRcvbufErrors");
-  c.udp6_receive_errors = scanner::findCounter(stats.snmp6, "Udp6InErrors");
-  c.udp6_receive_buffer_errors = scanner::findCounter(stats.snmp6, "Udp6RcvbufErrors");
-  return c;
-}
-
-std::vector<NetnsCounters> readNetCounters(const scanner::ScanResult& scan,
-                                           const scanner::Scanner& scanner) {
-  const auto files = scanner::NetStatsFileSet()
-                         .add(NetStatsFile::Dev)
-                         .add(NetStatsFile::Snmp)
-                         .add(NetStatsFile::Snmp6)
-                         .add(NetStatsFile::Netstat);
-  std::vector<NetnsCounters> out(scan.namespaces.size());
-  scanner.parallelFor(out.size(), [&](std::size_t i) {
-    const scanner::NetNamespace& ns = scan.namespaces[i];
-    if (ns.pids.empty()) {
-      return;  // reading it would mean entering it: not for every scan
-    }
-    try {
-      if (auto stats = scanner::readNetStats(scanner.roots(), ns, files)) {
-        out[i] = netnsCounters(*stats);
-      }
-    } catch (const std::exception&) {
-      // Out of memory: this namespace stays unread (read == false); a task must not throw.
-    }
-  });
-  return out;
-}
-
 std::string renderNetCounterMetrics(const std::vector<NetnsCounters>& counters,
                                     const std::vector<std::string>& labels) {
   std::string out;
@@ -155,6 +116,22 @@ std::string renderNetCounterMetrics(const std::vector<NetnsCounters>& counters,
     }
   }
   return out;
+}
+
+std::string netCounterSeries(const Snapshot& snapshot) {
+  if (snapshot.netCounters().empty()) {
+    return {};
+  }
+  const auto& namespaces = snapshot.scan().namespaces;
+  std::vector<std::string> labels(namespaces.size());
+  for (std::size_t ns = 0; ns < namespaces.size(); ++ns) {
+    // The labels of podnetstat_sockets: a namespace's pod is the pod that owns it.
+    appendPodSeriesLabels(labels[ns], snapshot.podIndex().ofNetns(namespaces[ns].inode));
+    labels[ns] += R"(,netns=")";
+    labels[ns] += escapeLabelValue(netnsLabel(namespaces[ns]));
+    labels[ns] += '"';
+  }
+  return renderNetCounterMetrics(snapshot.netCounters(), labels);
 }
 
 }  // namespace podnetstat::agent

@@ -1,5 +1,7 @@
 #include "podnetstat/agent/render/netstat_format.h"
 
+#include "podnetstat/agent/render/labels.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -595,28 +597,23 @@ void NetstatRenderer::appendSocketsWithColumn(
     const std::function<std::string(const Socket&)>& label) {
   // One pass buckets the selected sockets by table; each table keeps file order.
   std::array<std::vector<std::pair<const Socket*, std::string>>, scanner::kTransportCount> tables;
-  std::size_t width = title.size();
+  std::size_t longest = 0;
   for (const Socket* s : sockets) {
     if (!options_.transports.contains(s->transport) || !netstatSelects(*s, options_.mode)) {
       continue;
     }
     std::string cell = label ? label(*s) : std::string();
-    width = std::max(width, cell.size());
+    longest = std::max(longest, cell.size());
     tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(cell));
   }
-  ++width;  // one blank between the column and netstat's first
-  const auto column = [&](std::string_view text) {
+  const Column column{title, columnWidth(title, longest)};
+  const auto cell = [&](std::string_view text) {
     if (label) {
-      out += text;
-      out.append(width - std::min(width, text.size()), ' ');
+      appendCell(out, text, column.width);
     }
   };
   const auto header = [&](const std::string& text) {
-    // netstat's header is a title line and a column line: the column goes on the second.
-    const auto newline = text.find('\n');
-    out += text.substr(0, newline + 1);
-    column(title);
-    out += text.substr(newline + 1);
+    out += label ? withColumns(text, {column}) : text;
   };
   if (options_.inet_block) {
     header(inetHeader());
@@ -624,16 +621,16 @@ void NetstatRenderer::appendSocketsWithColumn(
       if (t == Transport::Unix) {
         continue;
       }
-      for (const auto& [s, cell] : tables.at(static_cast<std::size_t>(t))) {
-        column(cell);
+      for (const auto& [s, text] : tables.at(static_cast<std::size_t>(t))) {
+        cell(text);
         appendInetRow(out, *s, scan);
       }
     }
   }
   if (options_.unix_block) {
     header(unixHeader());
-    for (const auto& [s, cell] : tables.at(static_cast<std::size_t>(Transport::Unix))) {
-      column(cell);
+    for (const auto& [s, text] : tables.at(static_cast<std::size_t>(Transport::Unix))) {
+      cell(text);
       appendUnixRow(out, *s, scan);
     }
   }

@@ -67,16 +67,18 @@ Result<int> openInNamespace(int proc_fd,
   }
   if (!ns_fd.valid()) {
     return Error{"cannot open the namespace: " +
-                 std::string(open_err == ESRCH ? "it is gone (its names and processes now lead "
-                                                 "elsewhere)"
-                                               : std::strerror(open_err))};
+                     std::string(open_err == ESRCH ? "it is gone (its names and processes now "
+                                                     "lead elsewhere)"
+                                                   : std::strerror(open_err)),
+                 errorKindOfErrno(open_err)};
   }
   const int home = homeNamespaceFd();
   if (home < 0) {
-    return Error{"cannot open this thread's own namespace"};
+    return Error{"cannot open this thread's own namespace", ErrorKind::Unavailable};
   }
   if (::setns(ns_fd.get(), CLONE_NEWNET) != 0) {
-    return Error{"setns: " + std::string(std::strerror(errno))};
+    const int err = errno;
+    return Error{"setns: " + std::string(std::strerror(err)), errorKindOfErrno(err)};
   }
   const int fd = open_fd();
   const int fd_err = errno;
@@ -85,7 +87,7 @@ Result<int> openInNamespace(int proc_fd,
     std::abort();
   }
   if (fd < 0) {
-    return Error{std::string(std::strerror(fd_err))};
+    return Error{std::string(std::strerror(fd_err)), errorKindOfErrno(fd_err)};
   }
   return fd;
 }

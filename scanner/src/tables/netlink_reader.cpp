@@ -23,6 +23,7 @@
 #include <cstring>
 #include <functional>
 
+#include "sys/netlink.h"
 #include "sys/netns_enter.h"
 #include "sys/procfs.h"
 
@@ -33,23 +34,10 @@ using procfs::UniqueFd;
 
 constexpr std::uint32_t kAllStates = 0xffffffffU;
 
-// The NLMSG_*/RTA_* macros are C casts; the same arithmetic, typed.
-constexpr std::size_t align4(std::size_t n) {
-  return (n + 3U) & ~std::size_t{3};
-}
-
-constexpr std::size_t kNlHeaderLen = align4(sizeof(nlmsghdr));
-
-template <class T>
-const T* payload(const nlmsghdr* h) {
-  return reinterpret_cast<const T*>(reinterpret_cast<const char*>(h) + kNlHeaderLen);
-}
-
-/// Attribute type 16 bits, length 16 bits (struct rtattr / nlattr), then the payload.
-struct Attribute {
-  std::uint16_t len;
-  std::uint16_t type;
-};
+using netlink::align4;
+using netlink::Attribute;
+using netlink::kHeaderLen;
+using netlink::payload;
 
 /// The socket family and protocol of a transport's sock_diag dump.
 struct DiagTarget {
@@ -79,62 +67,6 @@ DiagTarget diagTarget(Transport t) {
       return {AF_UNIX, 0};
   }
   return {AF_UNSPEC, 0};
-}
-
-/// Sends one dump request and calls `onMessage(nlmsghdr*)` per answer. Returns 0 or an errno.
-template <class Request, class OnMessage>
-int dump(int nl, std::uint16_t type, const Request& req, OnMessage&& onMessage) {
-  struct {
-    nlmsghdr header;
-    Request body;
-  } msg{};
-
-  msg.header.nlmsg_len = sizeof msg;
-  msg.header.nlmsg_type = type;
-  msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  msg.header.nlmsg_seq = 1;
-  msg.body = req;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(nl, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-    return errno;
-  }
-  thread_local std::array<char, 65536> buf;
-  for (;;) {
-    const ssize_t n = ::recv(nl, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return errno;
-    }
-    std::size_t off = 0;
-    const auto len = static_cast<std::size_t>(n);
-    while (off + sizeof(nlmsghdr) <= len) {
-      const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data() + off);
-      if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > len) {
-        return EPROTO;
-      }
-      if (h->nlmsg_type == NLMSG_DONE) {
-        // A dump the kernel cannot serve (no handler for the protocol) ends with DONE carrying a
-        // negative errno.
-        int status = 0;
-        if (h->nlmsg_len >= kNlHeaderLen + sizeof status) {
-          std::memcpy(&status, payload<char>(h), sizeof status);
-        }
-        return status < 0 ? -status : 0;
-      }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto* err = payload<nlmsgerr>(h);
-        return err->error == 0 ? 0 : -err->error;
-      }
-      onMessage(h);
-      off += align4(h->nlmsg_len);
-    }
-    if (n == 0) {
-      return 0;
-    }
-  }
 }
 
 void fillInet(const inet_diag_msg& m, Transport t, Socket& s) {
@@ -249,15 +181,15 @@ Result<ParseCounts> NetlinkTableReader::fallback(const NetNamespace& ns,
     if (open_errno == ENOENT) {
       return ParseCounts{};  // no such table in this kernel
     }
-    return Error{"cannot open " + std::string(transportName(transport)) + ": " +
-                 fd.error().message};
+    return Error{"cannot open " + std::string(transportName(transport)) + ": " + fd.error().message,
+                 fd.error().kind};
   }
   const UniqueFd file(*fd);
   thread_local std::string buf;
   const std::string self = "/proc/self/fd/" + std::to_string(file.get());
   if (const int err = procfs::readFileAt(AT_FDCWD, self.c_str(), buf); err != 0) {
-    return Error{"cannot read " + std::string(transportName(transport)) + ": " +
-                 std::strerror(err)};
+    return Error{"cannot read " + std::string(transportName(transport)) + ": " + std::strerror(err),
+                 errorKindOfErrno(err)};
   }
   return parseTable(buf, transport, out);
 }
@@ -272,7 +204,8 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
       if (!ns.pids.empty()) {
         return fallback_.read(ns, transport, out);  // cannot enter it; procfs still can
       }
-      return Error{"netlink socket in the namespace: " + socket.error().message};
+      return Error{"netlink socket in the namespace: " + socket.error().message,
+                   socket.error().kind};
     }
     nl.reset(*socket);
   }
@@ -284,12 +217,12 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
     req.sdiag_family = AF_UNIX;
     req.udiag_states = kAllStates;
     req.udiag_show = UDIAG_SHOW_NAME;
-    err = dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
-      if (h->nlmsg_len < kNlHeaderLen + sizeof(unix_diag_msg)) {
+    err = netlink::dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
+      if (h->nlmsg_len < kHeaderLen + sizeof(unix_diag_msg)) {
         ++counts.skipped;
         return;
       }
-      fillUnix(*payload<unix_diag_msg>(h), h->nlmsg_len - kNlHeaderLen, out.emplace_back());
+      fillUnix(*payload<unix_diag_msg>(h), h->nlmsg_len - kHeaderLen, out.emplace_back());
       ++counts.rows;
     });
   } else {
@@ -302,8 +235,8 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
     if (isRaw(transport)) {
       req.pad = IPPROTO_RAW;  // inet_diag_req_raw's sdiag_raw_protocol: every raw protocol
     }
-    err = dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
-      if (h->nlmsg_len < kNlHeaderLen + sizeof(inet_diag_msg)) {
+    err = netlink::dump(nl.get(), SOCK_DIAG_BY_FAMILY, req, [&](const nlmsghdr* h) {
+      if (h->nlmsg_len < kHeaderLen + sizeof(inet_diag_msg)) {
         ++counts.skipped;
         return;
       }
@@ -328,8 +261,9 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
   }
   if (err != 0) {
     out.resize(out.size() - counts.rows);
-    return Error{"sock_diag dump of " + std::string(transportName(transport)) + ": " +
-                 std::strerror(err)};
+    return Error{
+        "sock_diag dump of " + std::string(transportName(transport)) + ": " + std::strerror(err),
+        errorKindOfErrno(err)};
   }
   return counts;
 }

@@ -24,7 +24,7 @@ class NetlinkTableReader final : public TableReader {
                            Transport transport,
                            std::vector<Socket>& out) override;
 
-  std::string_view name() const override { return "netlink"; }
+  Backend backend() const override { return Backend::Netlink; }
 
  private:
   Result<int> openDiagSocket(const NetNamespace& ns) const;

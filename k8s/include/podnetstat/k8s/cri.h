@@ -173,6 +173,8 @@ class CriCollector {
 
  private:
   struct Cache;
+  /// One collect() after its list calls (cri_collector.cpp).
+  class Round;
   std::unique_ptr<CriRuntime> runtime_;
   std::unique_ptr<Cache> cache_;
 };

@@ -69,6 +69,16 @@ struct HttpsExchangeOptions {
   std::string verify_hint;
 };
 
+/// The options of requests to a server called `what` ("kubelet", "API server") at `url`: errors
+/// start with "<what> <url>", and a certificate that does not verify is explained by `ca_file`
+/// (empty: `no_ca_hint` says how to give one).
+HttpsExchangeOptions serverExchangeOptions(const std::string& what,
+                                           const std::string& url,
+                                           const std::filesystem::path& ca_file,
+                                           const std::string& no_ca_hint,
+                                           std::chrono::milliseconds timeout,
+                                           std::size_t max_body_bytes);
+
 /// Sends `request` to `url` (tls: over `tls_context`) and reads the answer. Errors say which step
 /// failed (resolve, connect, TLS handshake, send, read, timeout, body too large).
 Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
@@ -110,6 +120,34 @@ class TokenFile {
   std::mutex mu_;
   std::string token_;
   std::optional<std::chrono::steady_clock::time_point> read_at_;
+};
+
+/// A client of one HTTPS server that authenticates with a bearer token kept in a file: the
+/// kubelet's and the API server's. Each request carries the token; when the server answers 401
+/// and the file has rotated since it was read, the request goes once more with the new token.
+/// Thread-safe (the TLS context may be shared once set up; the token file has its own lock).
+class BearerHttpsClient {
+ public:
+  /// `what` names the server in the token file's errors ("kubelet", "API server"); `clock` may
+  /// be null (the system clock).
+  BearerHttpsClient(HttpsUrl url,
+                    std::unique_ptr<boost::asio::ssl::context> tls,
+                    HttpsExchangeOptions exchange,
+                    const std::filesystem::path& token_file,
+                    std::chrono::steady_clock::duration token_max_age,
+                    const Clock* clock,
+                    std::string what);
+
+  /// Sends `request` (its bearer is the token's) and reads the answer.
+  Result<HttpsAnswer> send(HttpsRequest request);
+
+  const HttpsUrl& url() const { return url_; }
+
+ private:
+  HttpsUrl url_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  HttpsExchangeOptions exchange_;
+  TokenFile token_;
 };
 
 }  // namespace podnetstat::k8s

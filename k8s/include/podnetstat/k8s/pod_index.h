@@ -1,8 +1,8 @@
 #pragma once
 
 // The pod index of one scan: network namespace inode -> pod, PID -> pod and container, and so
-// socket -> pod and container. Built per scan, cheaply, from the scan itself, the latest
-// PodMetadata (pod_metadata.h) and the cgroups of the processes that matter.
+// socket -> pod and container. Built per scan, cheaply, from the scan itself (with the cgroups
+// its first step read: ScanOptions::cgroups), and the latest PodMetadata (pod_metadata.h).
 //
 // How the agent uses it, per scan:
 //   auto metadata = cache.current();                       // never blocks
@@ -16,8 +16,9 @@
 //    netns file's (CRI-O without an infra container), else a container's pid's; with no CRI at
 //    all, the namespace whose processes' cgroups name one pod. The host namespace and hostNetwork
 //    pods never own a namespace.
-//  - A process belongs to the pod (and container) its /proc/<pid>/cgroup names. Cgroups are read
-//    only for processes that own a socket or live outside the host namespace.
+//  - A process belongs to the pod (and container) its /proc/<pid>/cgroup names, as the scan read
+//    it. Cgroups are looked at only for processes that own a socket or live outside the host
+//    namespace.
 //  - A socket in a pod's namespace belongs to that pod (the container: the first owner whose
 //    cgroup names a container of that pod). A socket elsewhere (host namespace: hostNetwork
 //    pods) belongs to the pod of its first owner (ascending PID) whose cgroup names one; none:
@@ -49,14 +50,12 @@
 
 namespace podnetstat::k8s {
 
-/// What the index reads from the node beyond the scan, under the scanner's roots (tests point
-/// them at fixture trees). Races are normal: a vanished process gives nullopt.
+/// What the index looks up on the node beyond the scan, under the scanner's roots (tests point
+/// them at fixture trees): the namespaces of runtime PIDs and netns paths the scan did not see.
+/// Races are normal: a vanished process gives nullopt.
 class NodeFiles {
  public:
   explicit NodeFiles(scanner::Roots roots = {});
-
-  /// The content of <proc>/<pid>/cgroup.
-  std::optional<std::string> readCgroup(std::int32_t pid) const;
 
   /// The network namespace inode of a live process (stat <proc>/<pid>/ns/net).
   std::optional<std::uint64_t> netnsInodeOfPid(std::int32_t pid) const;
@@ -109,7 +108,7 @@ struct SocketPod {
 
 /// Counters of one build, for /api/v1/node ("cgroup" source) and debugging.
 struct PodIndexStats {
-  std::size_t cgroups_read = 0;        // /proc/<pid>/cgroup files read
+  std::size_t cgroups_read = 0;        // /proc/<pid>/cgroup files looked at
   std::size_t cgroups_missing = 0;     // processes gone (or unreadable) by then
   std::size_t pod_processes = 0;       // processes a cgroup placed in a pod
   std::size_t unknown_pods = 0;        // pods a cgroup named that no metadata source knows
@@ -121,7 +120,8 @@ class PodIndex {
  public:
   PodIndex() = default;  // no pods
 
-  /// Builds the index (see the rules at the top of this file). Never fails: what cannot be read
+  /// Builds the index (see the rules at the top of this file) from `scan`, whose cgroups it
+  /// reads (a scan without them places no process by cgroup). Never fails: what cannot be read
   /// is counted in stats().
   static PodIndex build(const scanner::ScanResult& scan,
                         const PodMetadata& metadata,
@@ -155,6 +155,9 @@ class PodIndex {
     std::int32_t container = -1;  // index into the pod's containers; -1: none
     bool by_cgroup = false;       // false: only its pod namespace places it
   };
+
+  /// The steps of build() (pod_index.cpp).
+  class Builder;
 
   SocketPod at(const PidEntry& e) const;
 

@@ -65,6 +65,17 @@ class TransportSet {
   std::uint32_t bits_ = 0;
 };
 
+/// How tables are read. Procfs reads /proc/<pid>/net/* (no privileges beyond reading /proc, and
+/// rows in the kernel's file order, which is what netstat prints). Netlink enters each namespace
+/// and asks sock_diag (cheaper per namespace, reads namespaces no process lives in; needs
+/// CAP_SYS_ADMIN). Auto picks netlink when the process has CAP_SYS_ADMIN (scan.h:
+/// resolveBackend).
+enum class Backend : std::uint8_t { Auto, Procfs, Netlink };
+
+/// "auto", "procfs", "netlink".
+std::string_view backendName(Backend b);
+std::optional<Backend> backendFromName(std::string_view name);
+
 /// An IPv4 or IPv6 address in network byte order. IPv4 uses the first 4 bytes. IPv4-mapped IPv6
 /// addresses stay IPv6 (::ffff:a.b.c.d); isV4Mapped() tells them apart.
 struct IpAddress {
@@ -201,8 +212,14 @@ struct ScanStats {
   std::uint64_t stale_netns_entries = 0;  // names in the netns dir that are not a namespace
   /// The stale entries themselves: path in the netns dir, and why it is not a namespace.
   std::vector<std::pair<std::string, std::string>> stale_netns;
-  std::uint64_t table_errors = 0;         // table files that failed for another reason
-  std::vector<std::string> errors;        // human-readable, one per problem worth reporting
+  std::uint64_t table_errors = 0;   // table files that failed for another reason
+  std::vector<std::string> errors;  // human-readable, one per problem worth reporting
+};
+
+/// The text of a process's /proc/<pid>/cgroup file, as a scan read it (ScanOptions::cgroups).
+struct ProcessCgroup {
+  std::int32_t pid = 0;
+  std::string text;
 };
 
 /// The result of one scan. Immutable once returned.
@@ -212,7 +229,10 @@ struct ScanResult {
   std::vector<Socket> sockets;             // per namespace, in transport order, then file order
   std::vector<std::uint32_t> owner_table;  // indexes into processes; see Socket::owners_*
   ScanStats stats;
-  std::string backend;               // the TableReader that read the tables: "procfs" or "netlink"
+  Backend backend = Backend::Procfs;  // the TableReader that read the tables (never Auto)
+  /// With ScanOptions::cgroups: the cgroup file of every process the scan could read it for,
+  /// ascending PID (the raw text; k8s/ parses it). Empty otherwise.
+  std::vector<ProcessCgroup> cgroups;
   std::int64_t started_unix_ms = 0;  // wall clock when the scan began
   double duration_ms = 0;
 

@@ -1,17 +1,49 @@
 #pragma once
 
-// Result<T>: a value or an error message, for failures that are expected (a missing file, a
-// vanished process, a bad argument). Exceptions never cross a library boundary.
+// Result<T>: a value or an error, for failures that are expected (a missing file, a vanished
+// process, a bad argument). An error says what went wrong in words and, as its kind, what sort
+// of failure it is, so that callers decide (an HTTP status, an exit code) without reading the
+// words. Exceptions never cross a library boundary.
 
+#include <cerrno>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
 
 namespace podnetstat {
 
+/// What sort of failure an error is.
+enum class ErrorKind : std::uint8_t {
+  Failed,       // none of the below
+  Invalid,      // a bad argument, flag or parameter
+  NotFound,     // what was asked for does not exist
+  Gone,         // it existed and went away (an exited process, a deleted namespace)
+  Permission,   // not allowed (EACCES, EPERM; a server's 401 or 403)
+  Malformed,    // input that does not parse
+  Unavailable,  // cannot be had now (a source down or timing out, no way in)
+};
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::Failed;
 };
+
+/// The kind of an errno met reading a process's or namespace's files: ENOENT and ESRCH (it
+/// exited, or its names and PIDs now lead elsewhere) are Gone, EACCES and EPERM Permission,
+/// anything else Unavailable.
+inline ErrorKind errorKindOfErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ESRCH:
+      return ErrorKind::Gone;
+    case EACCES:
+    case EPERM:
+      return ErrorKind::Permission;
+    default:
+      return ErrorKind::Unavailable;
+  }
+}
 
 template <class T>
 class [[nodiscard]] Result {

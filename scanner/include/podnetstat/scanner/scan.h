@@ -27,16 +27,6 @@ struct Roots {
   std::filesystem::path netns_dir = "/var/run/netns";
 };
 
-/// How tables are read. Procfs reads /proc/<pid>/net/* (no privileges beyond reading /proc, and
-/// rows in the kernel's file order, which is what netstat prints). Netlink enters each namespace
-/// and asks sock_diag (cheaper per namespace, reads namespaces no process lives in; needs
-/// CAP_SYS_ADMIN). Auto picks netlink when the process has CAP_SYS_ADMIN.
-enum class Backend : std::uint8_t { Auto, Procfs, Netlink };
-
-/// "auto", "procfs", "netlink".
-std::string_view backendName(Backend b);
-std::optional<Backend> backendFromName(std::string_view name);
-
 /// The backend a scan with `b` uses on this process: Auto becomes Netlink with CAP_SYS_ADMIN,
 /// else Procfs.
 Backend resolveBackend(Backend b);
@@ -51,6 +41,9 @@ struct ScanOptions {
   std::vector<std::int32_t> netns_pids;  // namespaces of these PIDs
   Filter filter;                         // applied to every socket after attribution
   Backend backend = Backend::Procfs;
+  /// Also read every process's /proc/<pid>/cgroup in step 1 (ScanResult::cgroups), so that
+  /// whoever places processes in pods need not walk /proc again.
+  bool cgroups = false;
 };
 
 /// Reads one namespace's socket tables. The procfs implementation reads /proc/<pid>/net/<file>
@@ -67,7 +60,8 @@ class TableReader {
                                                  Transport transport,
                                                  std::vector<Socket>& out) = 0;
 
-  virtual std::string_view name() const = 0;
+  /// Which backend this reader is.
+  virtual Backend backend() const = 0;
 };
 
 /// The scanner. Thread-safe: scan() may be called from several threads (each call uses the

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "podnetstat/agent/cli/commands.h"
+#include "podnetstat/agent/cli/pod_sources.h"
+#include "podnetstat/agent/render/net_view.h"
 #include "podnetstat/agent/render/netstat_format.h"
 #include "podnetstat/scanner/result.h"
 #include "podnetstat/scanner/scan.h"
@@ -16,16 +18,13 @@
 namespace podnetstat::agent {
 
 /// The parsed command line of `podnetstat list`.
-/// What `list` prints: socket tables, or one of netstat's other modes.
-enum class ListView : std::uint8_t { Sockets, Interfaces, Routes, Statistics, Groups };
-
 struct ListArgs {
   NetstatOptions format;
-  ListView view = ListView::Sockets;  // -i, -r, -s, -g
-  bool ipv4_only = false;             // -4 / -A inet (for -r, -g)
-  bool ipv6_only = false;             // -6 / -A inet6 (for -r, -g)
-  bool stats_tcp = false;             // -s -t
-  bool stats_udp = false;             // -s -u
+  std::optional<NetView> view;  // -i, -r, -s, -g; nullopt: socket tables
+  bool ipv4_only = false;       // -4 / -A inet (for -r, -g)
+  bool ipv6_only = false;       // -6 / -A inet6 (for -r, -g)
+  bool stats_tcp = false;       // -s -t
+  bool stats_udp = false;       // -s -u
   std::filesystem::path proc_root = "/proc";
   std::filesystem::path netns_dir = "/var/run/netns";
   scanner::Backend backend = scanner::Backend::Procfs;  // --backend

@@ -13,6 +13,11 @@
 
 namespace podnetstat::agent {
 
+/// Content types of the answers.
+inline constexpr const char* kJsonType = "application/json";
+inline constexpr const char* kTextType = "text/plain; charset=utf-8";
+inline constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+
 /// A request as the handler sees it. Requests with a body never reach the handler (413).
 struct HttpRequest {
   std::string method;           // "GET", "HEAD", ... as sent
@@ -34,7 +39,7 @@ class BodyStream {
 
 struct HttpResponse {
   unsigned status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = kJsonType;
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields (Allow, Retry-After)
   /// The whole body, unless `stream` is set.
   std::string body;
@@ -43,5 +48,8 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+/// An answer whose body is the error object `{"error":{"code":N,"message":"..."}}`.
+HttpResponse errorResponse(unsigned status, std::string_view message);
 
 }  // namespace podnetstat::agent

@@ -10,30 +10,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 
+#include "podnetstat/agent/http/fd_limit.h"
 #include "podnetstat/agent/http/http_message.h"
+#include "podnetstat/agent/http/listen_address.h"
 #include "podnetstat/scanner/result.h"
 
 namespace podnetstat::agent {
 
 class TlsCertificates;
-
-/// An address to listen on: an IP literal and a port (0 = any free port).
-struct ListenAddress {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-
-  /// "127.0.0.1:9180", "[::1]:9180".
-  std::string toString() const;
-};
-
-/// Whether `host` (an IP literal) is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x.
-bool isLoopbackHost(std::string_view host);
-
-/// Parses "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every IPv4 interface). HOST must be an IP
-/// literal ("localhost" is accepted as 127.0.0.1).
-Result<ListenAddress> parseListenAddress(std::string_view text);
 
 struct HttpServerOptions {
   /// Connections served at once. When full, the oldest idle connection (a keep-alive one between
@@ -97,9 +82,5 @@ class HttpServer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// Raises the soft RLIMIT_NOFILE to at least `wanted` (bounded by the hard limit). Returns the
-/// soft limit in force afterwards.
-std::size_t raiseFdLimit(std::size_t wanted);
 
 }  // namespace podnetstat::agent

@@ -1,13 +1,18 @@
 #pragma once
 
-// Small pieces of hand-written JSON shared by the API answers: numbers, timestamps and the error
-// object. Strings go through appendJsonString() (socket_json.h).
+// Hand-written JSON, written straight into a string (no document tree) so that large answers can
+// be produced piece by piece: strings, numbers, timestamps and the error object. Shared by the
+// renderers and the HTTP server's own error answers.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace podnetstat::agent {
+
+/// Appends `text` as a JSON string literal (quotes included), escaping as RFC 8259 requires.
+/// Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON.
+void appendJsonString(std::string& out, std::string_view text);
 
 void appendJsonUint(std::string& out, std::uint64_t value);
 

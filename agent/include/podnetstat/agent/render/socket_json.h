@@ -3,22 +3,18 @@
 // JSON of the API objects, written straight into a string (no document tree), so that large
 // answers can be produced piece by piece. Shapes: DESIGN.md "REST API".
 
-#include <array>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "podnetstat/agent/json/json_write.h"
+#include "podnetstat/agent/model/pod_counts.h"
 #include "podnetstat/k8s/exposure.h"
 #include "podnetstat/k8s/pod_index.h"
 #include "podnetstat/scanner/model.h"
 
 namespace podnetstat::agent {
-
-/// Appends `text` as a JSON string literal (quotes included), escaping as RFC 8259 requires.
-/// Invalid UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON.
-void appendJsonString(std::string& out, std::string_view text);
 
 /// Appends the socket object of DESIGN.md for `s`, with every owner, its namespace and its pod
 /// (`pod`: null when nullopt).
@@ -34,18 +30,12 @@ void appendPodRefJson(std::string& out, const std::optional<k8s::SocketPod>& pod
 /// Appends the netns reference `{"inode","name","names"}` of a namespace.
 void appendNetnsRefJson(std::string& out, const scanner::NetNamespace& ns);
 
-/// Listening sockets of one pod (listeners.h), for its summary.
-struct PodListenerCounts {
-  std::array<std::uint64_t, k8s::kExposureCount> by_exposure{};  // indexed by k8s::Exposure
-  std::uint64_t undeclared = 0;                                  // declared == false
-};
-
-/// Socket counts of one pod, for its summary.
-struct PodSocketCounts {
-  std::uint64_t total = 0;
-  std::map<std::string, std::uint64_t> by_state;
-  PodListenerCounts listeners;
-};
+/// Appends the netns object of DESIGN.md ("Other objects"): `sockets` is how many the snapshot
+/// has in it, `pod` the pod that owns it (null: none).
+void appendNetnsJson(std::string& out,
+                     const scanner::NetNamespace& ns,
+                     std::uint32_t sockets,
+                     const k8s::Pod* pod);
 
 /// Appends the pod object of DESIGN.md ("Other objects"): `netns` is the pod's own namespace
 /// (null for hostNetwork pods and pods whose namespace was not found).

@@ -1,0 +1,106 @@
+#pragma once
+
+// The text of one snapshot, rendered once when it is published so that requests only copy it:
+// the head of every list, every socket's JSON object, every pod's, the namespace list, the
+// Prometheus series, the listeners' posture fields; and, on first use (most snapshots are never
+// asked for them), the netstat tables of the sockets and of the listeners. Immutable but for
+// those lazily rendered tables (built once, thread-safe). Holds its snapshot alive.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "podnetstat/agent/model/snapshot.h"
+#include "podnetstat/agent/render/listener_text.h"
+#include "podnetstat/agent/render/socket_table.h"
+#include "podnetstat/agent/render/text_rows.h"
+
+namespace podnetstat::agent {
+
+class SnapshotPages {
+ public:
+  explicit SnapshotPages(std::shared_ptr<const Snapshot> snapshot);
+
+  const Snapshot& snapshot() const { return *snapshot_; }
+
+  /// RFC 3339 time the scan began.
+  const std::string& scannedAt() const { return scanned_at_; }
+
+  /// `{"node":...,"scannedAt":...,"scanDurationMs":...,"items":[` — the head of every list.
+  const std::string& listHead() const { return list_head_; }
+
+  /// The JSON objects of sockets [first, last), comma separated.
+  std::string_view socketsJson(std::uint32_t first, std::uint32_t last) const;
+
+  /// socketsJson(first, last).size() + 1, without building the view.
+  std::size_t socketsJsonBytes(std::uint32_t first, std::uint32_t last) const {
+    return socket_json_starts_[last] - socket_json_starts_[first];
+  }
+
+  /// The netstat rows (`list -anpe`, newline included) of sockets [first, last), concatenated,
+  /// each opened by the namespace and pod columns.
+  std::string_view tableRows(std::uint32_t first, std::uint32_t last) const;
+
+  /// tableRows(first, last).size().
+  std::size_t tableRowsBytes(std::uint32_t first, std::uint32_t last) const;
+
+  /// netstat's title and column lines of the inet (true) or unix (false) block, with the
+  /// namespace and pod columns.
+  const std::string& tableHeader(bool inet) const;
+
+  /// The pod object of the pod numbered `pod`.
+  const std::string& podJson(std::uint32_t pod) const { return pod_json_[pod]; }
+
+  /// The whole body of /api/v1/netns.
+  const std::string& netnsListJson() const { return netns_json_; }
+
+  /// podnetstat_sockets series (no HELP/TYPE lines).
+  const std::string& socketSeries() const { return socket_series_; }
+
+  /// The per-namespace network counter families (HELP and TYPE included); empty without
+  /// counters.
+  const std::string& netCounterSeries() const { return net_counter_series_; }
+
+  /// podnetstat_listeners and podnetstat_undeclared_listeners series (no HELP/TYPE lines).
+  const std::string& listenerSeries() const { return listener_series_; }
+
+  const std::string& undeclaredSeries() const { return undeclared_series_; }
+
+  /// The fields listener `i` adds to its socket object (`,"exposure":...}`), closing the object.
+  std::string_view listenerJsonTail(std::size_t i) const;
+
+  /// The listener table's header line, and the row of listener `i` (newlines included).
+  const std::string& listenerTableHeader() const;
+  std::string_view listenerTableRow(std::size_t i) const;
+
+ private:
+  /// The two tables, each rendered on its first use.
+  struct Tables {
+    std::once_flag sockets_once;
+    SocketTable sockets;
+    std::once_flag listeners_once;
+    ListenerTableText listeners;
+  };
+
+  const SocketTable& socketTable() const;
+  const ListenerTableText& listenerTable() const;
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::string scanned_at_;
+  std::string list_head_;
+  std::string socket_json_;                      // objects separated by ','
+  std::vector<std::size_t> socket_json_starts_;  // n + 1 entries
+  std::vector<std::string> pod_json_;
+  std::string netns_json_;
+  std::string socket_series_;
+  std::string net_counter_series_;
+  std::string listener_series_;
+  std::string undeclared_series_;
+  TextRows listener_tails_;
+  std::unique_ptr<Tables> tables_ = std::make_unique<Tables>();
+};
+
+}  // namespace podnetstat::agent

@@ -1,0 +1,47 @@
+#include "podnetstat/agent/render/labels.h"
+
+#include <algorithm>
+
+namespace podnetstat::agent {
+
+std::string podLabel(const k8s::Pod* pod) {
+  if (pod == nullptr) {
+    return "-";
+  }
+  if (pod->namespace_name && pod->name) {
+    return *pod->namespace_name + "/" + *pod->name;
+  }
+  return pod->uid;
+}
+
+std::string netnsLabel(const scanner::NetNamespace& ns) {
+  return ns.names.empty() ? std::to_string(ns.inode) : ns.names.front();
+}
+
+std::string netnsBlockLabel(const scanner::NetNamespace& ns) {
+  if (ns.is_host) {
+    return "host";
+  }
+  return ns.names.empty() ? "-" : ns.names.front();
+}
+
+std::size_t columnWidth(std::string_view title, std::size_t longest) {
+  return std::max(title.size(), longest) + 1;
+}
+
+void appendCell(std::string& out, std::string_view text, std::size_t width) {
+  out += text;
+  out.append(width - std::min(width, text.size()), ' ');
+}
+
+std::string withColumns(std::string_view header, std::initializer_list<Column> columns) {
+  const auto newline = header.find('\n');
+  std::string out(header.substr(0, newline + 1));
+  for (const Column& c : columns) {
+    appendCell(out, c.title, c.width);
+  }
+  out += header.substr(newline + 1);
+  return out;
+}
+
+}  // namespace podnetstat::agent

@@ -1,0 +1,125 @@
+#include "podnetstat/agent/render/snapshot_pages.h"
+
+#include <utility>
+
+#include "podnetstat/agent/json/json_write.h"
+#include "podnetstat/agent/render/metrics.h"
+#include "podnetstat/agent/render/net_metrics.h"
+#include "podnetstat/agent/render/socket_json.h"
+
+namespace podnetstat::agent {
+namespace {
+
+constexpr std::size_t kJsonBytesPerSocket = 480;
+
+std::string listHeadOf(const Snapshot& snapshot, const std::string& scanned_at) {
+  std::string out = R"({"node":)";
+  appendJsonString(out, snapshot.node());
+  out += R"(,"scannedAt":)";
+  appendJsonString(out, scanned_at);
+  out += R"(,"scanDurationMs":)";
+  appendJsonMillis(out, snapshot.scan().duration_ms);
+  out += R"(,"items":[)";
+  return out;
+}
+
+std::string netnsListOf(const Snapshot& snapshot, const std::string& list_head) {
+  const auto& namespaces = snapshot.scan().namespaces;
+  std::string out = list_head;
+  for (std::uint32_t ns = 0; ns < namespaces.size(); ++ns) {
+    if (ns > 0) {
+      out += ',';
+    }
+    const auto [first, last] = snapshot.netnsRange(ns);
+    appendNetnsJson(out, namespaces[ns], last - first,
+                    snapshot.podIndex().ofNetns(namespaces[ns].inode));
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace
+
+SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot)
+    : snapshot_(std::move(snapshot)) {
+  const Snapshot& s = *snapshot_;
+  const auto& sockets = s.scan().sockets;
+  scanned_at_ = formatRfc3339Ms(s.scan().started_unix_ms);
+  list_head_ = listHeadOf(s, scanned_at_);
+  socket_json_.reserve(sockets.size() * kJsonBytesPerSocket);
+  socket_json_starts_.reserve(sockets.size() + 1);
+  for (std::uint32_t i = 0; i < sockets.size(); ++i) {
+    socket_json_starts_.push_back(socket_json_.size());
+    appendSocketJson(socket_json_, sockets[i], s.scan(), s.socketPodOf(i));
+    socket_json_ += ',';
+  }
+  socket_json_starts_.push_back(socket_json_.size());
+  const auto pods = s.podIndex().pods();
+  pod_json_.resize(pods.size());
+  for (std::uint32_t p = 0; p < pods.size(); ++p) {
+    const auto& netns_inode = pods[p].netns_inode;
+    appendPodJson(pod_json_[p], pods[p], netns_inode ? s.netnsByInode(*netns_inode) : nullptr,
+                  s.podCounts(p));
+  }
+  netns_json_ = netnsListOf(s, list_head_);
+  socket_series_ = agent::socketSeries(s);
+  net_counter_series_ = agent::netCounterSeries(s);
+  listener_series_ = agent::listenerSeries(s);
+  undeclared_series_ = agent::undeclaredSeries(s);
+  for (const Listener& l : s.listeners().listeners()) {
+    listener_tails_.open();
+    appendListenerJsonTail(listener_tails_.text, l);
+  }
+  listener_tails_.close();
+}
+
+std::string_view SnapshotPages::socketsJson(std::uint32_t first, std::uint32_t last) const {
+  if (first >= last) {
+    return {};
+  }
+  return std::string_view(socket_json_)
+      .substr(socket_json_starts_[first],
+              socket_json_starts_[last] - 1 - socket_json_starts_[first]);
+}
+
+const SocketTable& SnapshotPages::socketTable() const {
+  std::call_once(tables_->sockets_once,
+                 [this] { tables_->sockets = renderSocketTable(*snapshot_); });
+  return tables_->sockets;
+}
+
+const ListenerTableText& SnapshotPages::listenerTable() const {
+  std::call_once(tables_->listeners_once,
+                 [this] { tables_->listeners = renderListenerTable(*snapshot_); });
+  return tables_->listeners;
+}
+
+std::string_view SnapshotPages::tableRows(std::uint32_t first, std::uint32_t last) const {
+  if (first >= last) {
+    return {};
+  }
+  return socketTable().rows.rows(first, last);
+}
+
+std::size_t SnapshotPages::tableRowsBytes(std::uint32_t first, std::uint32_t last) const {
+  const auto& starts = socketTable().rows.starts;
+  return starts[last] - starts[first];
+}
+
+const std::string& SnapshotPages::tableHeader(bool inet) const {
+  return inet ? socketTable().inet_header : socketTable().unix_header;
+}
+
+std::string_view SnapshotPages::listenerJsonTail(std::size_t i) const {
+  return listener_tails_.rows(i, i + 1);
+}
+
+const std::string& SnapshotPages::listenerTableHeader() const {
+  return listenerTable().header;
+}
+
+std::string_view SnapshotPages::listenerTableRow(std::size_t i) const {
+  return listenerTable().rows.rows(i, i + 1);
+}
+
+}  // namespace podnetstat::agent
