@@ -34,8 +34,8 @@ LIBRARIES = {
 AGENT_LAYERS = {
     "cli": {"cli", "api", "http", "state", "render", "model", "json"},
     # The kubectl plugin, a program of its own beside the commands: the list command's netstat
-    # flags and the tables of the render layer, nothing of the agent's serving layers.
-    "plugin": {"plugin", "cli", "render", "model", "json"},
+    # flags, the serve command's duration syntax, the tables of the render layer.
+    "plugin": {"plugin", "cli", "api", "http", "state", "render", "model", "json"},
     "api": {"api", "http", "state", "render", "model", "json"},
     "http": {"http", "json"},
     "state": {"state", "render", "model"},

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "podnetstat/k8s/https_exchange.h"
+
 #include "json_fields.h"
 
 namespace podnetstat::k8s {
@@ -30,8 +31,7 @@ constexpr const char* kAuthorizationApi = "authorization.k8s.io/v1";
 Result<json> parseObject(std::string_view body, const char* api_version, const char* kind) {
   json doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return Error{std::string("not a ") + kind +
-                 " (not a JSON object): " + bodySnippet(body)};
+    return Error{std::string("not a ") + kind + " (not a JSON object): " + bodySnippet(body)};
   }
   const std::string got_kind = stringAt(doc, "kind");
   const std::string got_api = stringAt(doc, "apiVersion");
@@ -55,8 +55,8 @@ std::vector<std::string> strings(const json& array) {
 /// How one review goes: its deadline, its size limit, and what a failure says.
 HttpsExchangeOptions exchangeOptions(const KubeApiClientOptions& options) {
   return serverExchangeOptions("API server", options.url, options.ca_file,
-                                       "give the API server's CA with --kube-api-ca",
-                                       options.timeout, options.max_body_bytes);
+                               "give the API server's CA with --kube-api-ca", options.timeout,
+                               options.max_body_bytes);
 }
 
 class BeastKubeApiClient final : public KubeApi {

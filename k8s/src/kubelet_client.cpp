@@ -45,8 +45,8 @@ Result<std::unique_ptr<KubeletApi>> makeKubeletClient(KubeletClientOptions optio
   if (!url) {
     return Error{"kubelet URL \"" + options.url + "\": expected https://host[:port] or http://..."};
   }
-  auto tls = makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify,
-                                          "kubelet");
+  auto tls =
+      makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify, "kubelet");
   if (!tls) {
     return tls.error();
   }

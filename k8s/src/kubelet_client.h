@@ -11,9 +11,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 
-#include "podnetstat/k8s/kubelet.h"
-
 #include "podnetstat/k8s/https_exchange.h"
+#include "podnetstat/k8s/kubelet.h"
 
 namespace podnetstat::k8s {
 

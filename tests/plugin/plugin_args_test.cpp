@@ -116,8 +116,8 @@ TEST(PluginArgsTest, AgentAndFanOutFlags) {
 }
 
 TEST(PluginArgsTest, NetstatsOtherViewsArePerPod) {
-  EXPECT_EQ(ok({"web-0", "-i"}).netstat.view, ListView::Interfaces);
-  EXPECT_EQ(ok({"web-0", "-rn"}).netstat.view, ListView::Routes);
+  EXPECT_EQ(ok({"web-0", "-i"}).netstat.view, NetView::Interfaces);
+  EXPECT_EQ(ok({"web-0", "-rn"}).netstat.view, NetView::Routes);
   EXPECT_NE(error({"node", "n1", "-i"}).find("per pod"), std::string::npos);
   EXPECT_NE(error({"web-0", "-s", "-t"}).find("leave -t/-u out"), std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <string_view>
 
+#include "podnetstat/agent/api/api_server.h"
 
 namespace podnetstat::agent::plugin {
 namespace {
@@ -445,7 +446,7 @@ Result<Ok> validateExposure(const std::string& list) {
 }
 
 Result<Ok> validate(PluginArgs& a) {
-  const bool view = a.netstat.view != ListView::Sockets;
+  const bool view = a.netstat.view.has_value();
   switch (a.command) {
     case PluginCommand::Help:
     case PluginCommand::Version:
@@ -469,7 +470,7 @@ Result<Ok> validate(PluginArgs& a) {
         return Error{"-A and -n: give one of them"};
       }
       if (view && (a.netstat.stats_tcp || a.netstat.stats_udp) &&
-          a.netstat.view == ListView::Statistics) {
+          a.netstat.view == NetView::Stats) {
         return Error{
             "-s with -t or -u: the agent answers every counter of the pod; leave -t/-u out"};
       }

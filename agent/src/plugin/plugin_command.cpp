@@ -143,29 +143,30 @@ std::string podPath(const PluginArgs& a, const TargetPod& pod) {
   const std::string base = "/api/v1/namespaces/" + pod.namespace_name + "/pods/" + pod.name;
   const char* format = isStructured(a) ? "json" : "table";
   const ListArgs& n = a.netstat;
-  if (n.view == ListView::Sockets) {
+  if (!n.view) {
     return base + "/sockets?" + socketQuery(n, a.output == OutputKind::Wide ? "table" : "json");
   }
   std::string query = std::string("format=") + format;
-  switch (n.view) {
-    case ListView::Interfaces:
+  switch (*n.view) {
+    case NetView::Interfaces:
       if (n.format.mode == ListMode::All) {
         addParam(query, "all", "true");
       }
       return base + "/interfaces?" + query;
-    case ListView::Routes:
+    case NetView::Routes:
       if (n.ipv6_only) {
         addParam(query, "family", "inet6");
       }
       return base + "/routes?" + query;
-    case ListView::Groups:
+    case NetView::Groups:
       if (n.ipv4_only != n.ipv6_only) {
         addParam(query, "family", n.ipv6_only ? "inet6" : "inet");
       }
       return base + "/groups?" + query;
-    default:
-      return base + "/stats?" + query;
+    case NetView::Stats:
+      break;
   }
+  return base + "/stats?" + query;
 }
 
 Result<std::vector<TargetPod>> findPods(Context& c) {
@@ -247,7 +248,7 @@ int runPods(Context& c) {
   }
 
   const bool several = a.selector.has_value();
-  const bool sockets_view = a.netstat.view == ListView::Sockets;
+  const bool sockets_view = !a.netstat.view.has_value();
   json rows = json::array();
   std::string text;
   for (std::size_t i = 0; i < pods->size(); ++i) {

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <string_view>
 
+#include "podnetstat/agent/render/labels.h"
+
 namespace podnetstat::agent::plugin {
 namespace {
 
@@ -194,9 +196,9 @@ std::string socketTable(const RemoteSockets& sockets,
     return out;
   }
   const scanner::Socket* base = sockets.scan.sockets.data();
-  renderer.appendSocketsWithColumn(out, sockets.scan, all, kPodColumn, [&](const scanner::Socket& s) {
-    return sockets.pods[static_cast<std::size_t>(&s - base)];
-  });
+  renderer.appendSocketsWithColumn(
+      out, sockets.scan, all, kPodColumn,
+      [&](const scanner::Socket& s) { return sockets.pods[static_cast<std::size_t>(&s - base)]; });
   return out;
 }
 

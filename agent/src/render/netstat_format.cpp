@@ -1,7 +1,5 @@
 #include "podnetstat/agent/render/netstat_format.h"
 
-#include "podnetstat/agent/render/labels.h"
-
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,6 +12,8 @@
 #include <cstring>
 #include <unordered_map>
 #include <vector>
+
+#include "podnetstat/agent/render/labels.h"
 
 namespace podnetstat::agent {
 namespace {
