@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The podnetstat image: the agent binary on debian:bookworm-slim with its runtime libraries only.
+# The podnetstat image: the agent binary on debian:bookworm-slim with its runtime libraries only,
+# and the kubectl plugin kubectl-podnetstat beside it, for people to copy out (docs/deploy.md).
 #
 #   docker build -t podnetstat:0.1.0 --build-arg VERSION=0.1.0 .
 #   docker run --rm podnetstat:0.1.0 version
@@ -22,13 +23,16 @@ COPY . .
 ARG BUILD_JOBS=
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DPODNETSTAT_BUILD_TESTS=OFF -DPODNETSTAT_BUILD_BENCH=OFF \
- && cmake --build /build --target podnetstat -j "${BUILD_JOBS:-$(nproc)}" \
+ && cmake --build /build --target podnetstat kubectl-podnetstat -j "${BUILD_JOBS:-$(nproc)}" \
  && install -D -m 0755 /build/agent/podnetstat /out/usr/bin/podnetstat \
+ && install -D -m 0755 /build/agent/kubectl-podnetstat /out/usr/bin/kubectl-podnetstat \
  && install -D -m 0644 /build/agent/libpodnetstat-cri.so /out/usr/lib/podnetstat/libpodnetstat-cri.so \
- && strip --strip-unneeded /out/usr/bin/podnetstat /out/usr/lib/podnetstat/libpodnetstat-cri.so
-# The Debian packages that hold the shared libraries the binary and its CRI module (gRPC) link
+ && strip --strip-unneeded /out/usr/bin/podnetstat /out/usr/bin/kubectl-podnetstat \
+      /out/usr/lib/podnetstat/libpodnetstat-cri.so
+# The Debian packages that hold the shared libraries the binaries and the CRI module (gRPC) link
 # (ldd), for the run stage: it then follows whatever the agent links.
-RUN ldd /out/usr/bin/podnetstat /out/usr/lib/podnetstat/libpodnetstat-cri.so \
+RUN ldd /out/usr/bin/podnetstat /out/usr/bin/kubectl-podnetstat \
+      /out/usr/lib/podnetstat/libpodnetstat-cri.so \
       | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
       | xargs -r readlink -f | xargs -r dpkg -S | cut -d: -f1 | sort -u > /out/runtime-packages \
  && echo "runtime packages: $(tr '\n' ' ' < /out/runtime-packages)" \
@@ -51,6 +55,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/runtime-packages
 COPY --from=build /out/usr/bin/podnetstat /usr/bin/podnetstat
+COPY --from=build /out/usr/bin/kubectl-podnetstat /usr/bin/kubectl-podnetstat
 COPY --from=build /out/usr/lib/podnetstat /usr/lib/podnetstat
 COPY --from=build /src/LICENSE /usr/share/doc/podnetstat/copyright
 # Root: the capabilities the chart grants (SYS_PTRACE, DAC_READ_SEARCH) work for uid 0 only.

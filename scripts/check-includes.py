@@ -33,6 +33,9 @@ LIBRARIES = {
 # model; http beside them, used by cli and api only; json under render and http.
 AGENT_LAYERS = {
     "cli": {"cli", "api", "http", "state", "render", "model", "json"},
+    # The kubectl plugin, a program of its own beside the commands: the list command's netstat
+    # flags, the serve command's duration syntax, the tables of the render layer.
+    "plugin": {"plugin", "cli", "api", "http", "state", "render", "model", "json"},
     "api": {"api", "http", "state", "render", "model", "json"},
     "http": {"http", "json"},
     "state": {"state", "render", "model"},

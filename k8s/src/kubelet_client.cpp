@@ -1,4 +1,4 @@
-// GET /pods on the kubelet over detail::httpsExchange (one request on a fresh connection, bounded
+// GET /pods on the kubelet over httpsExchange (one request on a fresh connection, bounded
 // by the timeout as a whole), with the bearer token re-read as it rotates.
 
 #include "kubelet_client.h"
@@ -17,8 +17,8 @@ constexpr const char* kForbiddenHint =
     "chart grants it with rbac.kubeletProxyFallback=true)";
 
 /// How one GET /pods goes: its deadline, its size limit, and what a failure says.
-detail::HttpsExchangeOptions exchangeOptions(const KubeletClientOptions& options) {
-  auto exchange = detail::serverExchangeOptions(
+HttpsExchangeOptions exchangeOptions(const KubeletClientOptions& options) {
+  auto exchange = serverExchangeOptions(
       "kubelet", options.url, options.ca_file,
       "give the kubelet's CA with --kubelet-ca, or --kubelet-insecure-skip-verify", options.timeout,
       options.max_body_bytes);
@@ -29,7 +29,7 @@ detail::HttpsExchangeOptions exchangeOptions(const KubeletClientOptions& options
 }  // namespace
 
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url) {
-  return detail::parseHttpsUrl(url, "10250", "10255");
+  return parseHttpsUrl(url, "10250", "10255");
 }
 
 std::string defaultKubeletUrl(const std::string& host_ip) {
@@ -45,8 +45,8 @@ Result<std::unique_ptr<KubeletApi>> makeKubeletClient(KubeletClientOptions optio
   if (!url) {
     return Error{"kubelet URL \"" + options.url + "\": expected https://host[:port] or http://..."};
   }
-  auto tls = detail::makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify,
-                                          "kubelet");
+  auto tls =
+      makeClientTlsContext(options.ca_file.string(), options.insecure_skip_verify, "kubelet");
   if (!tls) {
     return tls.error();
   }
@@ -84,9 +84,9 @@ Result<std::string> BeastKubeletClient::getPods() {
       return Error{what + ": " + kUnauthorizedHint};
     case 403:
       return Error{what + ": " + kForbiddenHint +
-                   (answer->body.empty() ? "" : " [" + detail::bodySnippet(answer->body) + "]")};
+                   (answer->body.empty() ? "" : " [" + bodySnippet(answer->body) + "]")};
     default:
-      return Error{what + (answer->body.empty() ? "" : ": " + detail::bodySnippet(answer->body))};
+      return Error{what + (answer->body.empty() ? "" : ": " + bodySnippet(answer->body))};
   }
 }
 

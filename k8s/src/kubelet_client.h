@@ -11,14 +11,13 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "podnetstat/k8s/https_exchange.h"
 #include "podnetstat/k8s/kubelet.h"
-
-#include "https_exchange.h"
 
 namespace podnetstat::k8s {
 
 /// A parsed kubelet URL.
-using KubeletUrl = detail::HttpsUrl;
+using KubeletUrl = HttpsUrl;
 
 /// Parses "https://host[:port][/prefix]" (or http); nullopt when it is not such a URL.
 std::optional<KubeletUrl> parseKubeletUrl(const std::string& url);
@@ -36,7 +35,7 @@ class BeastKubeletClient final : public KubeletApi {
 
  private:
   KubeletClientOptions options_;
-  detail::BearerHttpsClient client_;
+  BearerHttpsClient client_;
 };
 
 }  // namespace podnetstat::k8s

@@ -180,7 +180,7 @@ TEST_F(ApiHandlerTest, SocketObjectsCarryTheirNamespaceAndOwners) {
   EXPECT_EQ(s["transport"], "tcp6");
   EXPECT_EQ(s["local"], json({{"ip", "::"}, {"port", 8080}}));
   EXPECT_EQ(s["state"], "LISTEN");
-  EXPECT_EQ(s["processes"], json::parse(R"([{"pid":200,"name":"nginx"}])"));
+  EXPECT_EQ(s["processes"], json::parse(R"([{"pid":200,"name":"nginx","program":"nginx"}])"));
   EXPECT_EQ(s["netns"]["inode"], kPodInode);
   EXPECT_EQ(s["netns"]["name"], "cni-a");
   EXPECT_TRUE(s["pod"].is_null());

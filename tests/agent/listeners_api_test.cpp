@@ -269,7 +269,7 @@ TEST_F(ListenersApiTest, ListsExactlyTheListeningSocketsWithTheirPosture) {
   EXPECT_EQ(web.at("uid0"), true);
   EXPECT_EQ(web.at("pod").at("name"), "web-0");
   EXPECT_EQ(web.at("pod").at("container").at("name"), "nginx");
-  EXPECT_EQ(web.at("processes"), json::parse(R"([{"pid":101,"name":"nginx"}])"));
+  EXPECT_EQ(web.at("processes"), json::parse(R"([{"pid":101,"name":"nginx","program":"nginx"}])"));
   EXPECT_EQ(web.at("state"), "LISTEN");  // the socket object's own fields are all there
 
   const json& metrics_port = find(list, "tcp/9090");

@@ -267,7 +267,7 @@ TEST_F(OpenApiDocument, TheValidatorCatchesWrongAnswers) {
     {"transport":"tcp","local":{"ip":"0.0.0.0","port":80},"remote":{"ip":"0.0.0.0","port":0},
      "state":"LISTEN","txQueue":0,"rxQueue":0,
      "timer":{"active":"off","expiresSeconds":0.0,"retransmits":0},"uid":0,"timeout":0,
-     "inode":1,"refCount":1,"processes":[{"pid":1,"name":"init"}],
+     "inode":1,"refCount":1,"processes":[{"pid":1,"name":"init","program":"init"}],
      "netns":{"inode":4026531840,"name":null,"names":[]},"pod":null},
     {"transport":"unix","path":null,"type":"stream","flags":["ACC"],"state":"LISTENING",
      "inode":2,"refCount":2,"processes":[],"netns":{"inode":4026531840,"name":null,"names":[]},

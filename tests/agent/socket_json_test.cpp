@@ -106,8 +106,8 @@ TEST(SocketJsonTest, TcpObjectHasEveryField) {
   EXPECT_EQ(j["timeout"], 6);
   EXPECT_EQ(j["inode"], 48213);
   EXPECT_EQ(j["refCount"], 1);
-  EXPECT_EQ(j["processes"], json::parse(R"([{"pid":4121,"name":"nginx"},
-                                            {"pid":4122,"name":"nginx: worker"}])"));
+  EXPECT_EQ(j["processes"], json::parse(R"([{"pid":4121,"name":"nginx","program":"nginx"},
+                                            {"pid":4122,"name":"nginx: worker","program":"nginx"}])"));
   EXPECT_EQ(j["netns"],
             json::parse(R"({"inode":4026532345,"name":"cni-a","names":["cni-a","cni-b"]})"));
   EXPECT_TRUE(j["pod"].is_null());
@@ -254,8 +254,10 @@ TEST_F(ListJsonTest, SharedListenerHasBothOwners) {
   EXPECT_EQ((*s)["local"], json::parse(R"({"ip":"127.0.0.1","port":7777})"));
   EXPECT_EQ((*s)["remote"], json::parse(R"({"ip":"0.0.0.0","port":0})"));
   EXPECT_EQ((*s)["state"], "LISTEN");
-  EXPECT_EQ((*s)["processes"], json::parse(R"([{"pid":24658,"name":"python3"},
-                                               {"pid":24661,"name":"python3"}])"));
+  EXPECT_EQ(
+      (*s)["processes"],
+      json::parse(R"([{"pid":24658,"name":"python3","program":"netstat-sample-helper-long-name"},
+                                               {"pid":24661,"name":"python3","program":"netstat-sample-helper-long-name"}])"));
   EXPECT_TRUE((*s)["netns"]["name"].is_null());
   EXPECT_TRUE((*s)["pod"].is_null());
 }
@@ -284,7 +286,9 @@ TEST_F(ListJsonTest, TimersAndQueues) {
   ASSERT_NE(udp, nullptr);
   EXPECT_EQ((*udp)["uid"], 4242);
   EXPECT_EQ((*udp)["state"], "CLOSE");
-  EXPECT_EQ((*udp)["processes"], json::parse(R"([{"pid":24662,"name":"python3"}])"));
+  EXPECT_EQ((*udp)["processes"],
+            json::parse(
+                R"([{"pid":24662,"name":"python3","program":"netstat-sample-helper-long-name"}])"));
 }
 
 TEST_F(ListJsonTest, UnixSockets) {

@@ -553,7 +553,12 @@ def demo_manifests(demo_image, host_port):
               "metadata": {"name": "doomed", "namespace": DEMO_NS, "labels": {"app": "doomed"}},
               "spec": pod_spec([container("doomed", ["tcp:8088"],
                                           [{"containerPort": 8088, "protocol": "TCP"}])])}
-    return [web, hostnet, doomed]
+    # A server that never answers (demo hold:), labelled as no agent is: the plugin's stand-in for
+    # an agent that hangs, so that SIGINT and --timeout meet a running kubectl port-forward.
+    silent = {"apiVersion": "v1", "kind": "Pod",
+              "metadata": {"name": "silent", "namespace": DEMO_NS, "labels": {"app": "silent"}},
+              "spec": pod_spec([container("silent", ["hold:9180"], [])])}
+    return [web, hostnet, doomed, silent]
 
 
 def duo_manifest(demo_image, name):
@@ -804,6 +809,304 @@ def check_metrics(report, agent, pods):
                  not missing, f"missing: {missing}")
 
 
+# ---------------------------------------------------------------- kubectl podnetstat
+
+
+class Plugin:
+    """`kubectl podnetstat ...` as a user runs it: kubectl finds kubectl-podnetstat on PATH and
+    runs it; the plugin runs the same kubectl. Every run carries PODNETSTAT_PLUGIN_RUN in its
+    environment, which the kubectl processes it starts inherit: leftovers() finds them."""
+
+    def __init__(self, work):
+        binary = os.environ.get("PODNETSTAT_PLUGIN") or str(REPO / "build" / "agent" / "kubectl-podnetstat")
+        if not os.access(binary, os.X_OK):
+            raise Fatal(f"no kubectl-podnetstat at {binary} (build it, or set PODNETSTAT_PLUGIN)")
+        bin_dir = work / "plugin-bin"
+        bin_dir.mkdir()
+        (bin_dir / "kubectl-podnetstat").symlink_to(os.path.abspath(binary))
+        self.marker = f"PODNETSTAT_PLUGIN_RUN={PID}"
+        self.env = dict(CLUSTER.env, KUBECTL=KUBECTL, PODNETSTAT_PLUGIN_RUN=str(PID),
+                        PATH=f"{bin_dir}:{os.path.dirname(KUBECTL)}:{os.environ.get('PATH', '')}")
+        self.runs = []
+
+    def command(self, args):
+        return [KUBECTL, "podnetstat", *args, "--agent-namespace", AGENT_NS]
+
+    def run(self, *args, timeout=90):
+        started = time.monotonic()
+        p = subprocess.run(self.command(args), env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        self.runs.append(time.monotonic() - started)
+        return p
+
+    def leftovers(self):
+        """Processes of plugin runs still there: what they started and did not end."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if self.marker.encode() in environ:
+                found.append(f"{entry}: {cmdline.decode(errors='replace').strip()}")
+        return found
+
+
+def described(p):
+    return f"exit {p.returncode}\nstdout:\n{p.stdout[-1500:]}\nstderr:\n{p.stderr[-1500:]}"
+
+
+def make_plugin(report, work):
+    """The plugin of this build, or None (and a skip; a failure in CI) without one."""
+    try:
+        return Plugin(work)
+    except Fatal as e:
+        if os.environ.get("CI") == "true":
+            raise
+        report.skip("kubectl podnetstat", str(e))
+        return None
+
+
+def check_plugin_not_ready(report, plugin, release, node):
+    """An agent pod that is not Ready (the netns release's, which cannot be created)."""
+    p = plugin.run("node", node, "--agent-selector", f"app.kubernetes.io/instance={release}")
+    report.check("kubectl podnetstat: an agent that is not Ready is a clear error naming the pod "
+                 "and why (CreateContainerError)",
+                 p.returncode == 1 and f"the podnetstat agent on node {node}" in p.stderr and
+                 "is not Ready" in p.stderr and "CreateContainerError" in p.stderr, described(p))
+
+
+def same_after_retries(make, want, tries=4):
+    """(plugin run, wanted text) until the run prints it: a scan between the two may differ."""
+    for _ in range(tries):
+        p, expected = make(), want()
+        if p.returncode == 0 and p.stdout == expected:
+            break
+        time.sleep(1.2)
+    return p, expected
+
+
+def check_plugin_pod(report, plugin, agent, web_pod):
+    """One pod's sockets: the agent's own table, netstat's table inside the pod, netstat -i."""
+    web = web_pod["metadata"]["name"]
+    base = f"/api/v1/namespaces/{DEMO_NS}/pods/{web}"
+    p, own = same_after_retries(lambda: plugin.run(web, "-n", DEMO_NS, "-a", "-o", "wide"),
+                                lambda: agent.get(f"{base}/sockets?format=table").body)
+    listeners = [port for port in (8080, 9999, 7070, 8443)
+                 if not re.search(rf":{port}\s.*LISTEN", p.stdout)]
+    report.check(f"kubectl podnetstat {web} -n {DEMO_NS} -a -o wide prints the agent's own "
+                 "?format=table answer for the pod, listeners 8080, 9999, 7070 and 8443 included",
+                 p.returncode == 0 and p.stdout == own and not listeners,
+                 f"missing listeners {listeners}\n{described(p)}\nthe agent's:\n{own[-1500:]}")
+
+    if CLUSTER.local:
+        pid = min({CLUSTER.container_pid(c) for c in container_ids(web_pod).values()} - {0})
+        p, netstat = same_after_retries(
+            lambda: plugin.run(web, "-n", DEMO_NS, "-tlnp"),
+            lambda: run(["nsenter", f"--net=/proc/{pid}/ns/net", "netstat", "-tlnp"]))
+        report.check(f"kubectl podnetstat {web} -n {DEMO_NS} -tlnp prints what netstat -tlnp "
+                     "prints inside the pod's network namespace, byte for byte",
+                     p.returncode == 0 and p.stdout == netstat and ":9999" in p.stdout,
+                     f"{described(p)}\nnetstat -tlnp in the pod:\n{netstat}")
+    else:
+        report.skip("the plugin against netstat in the pod", "needs the node (local cluster)")
+
+    p = plugin.run("-l", "app=duo", "-n", DEMO_NS, "-tuln")
+    blocks = re.split(r"^Pod: (\S+) \(node (\S+)\)\n", p.stdout, flags=re.M)
+    heads = list(zip(blocks[1::3], blocks[2::3]))
+    tables_ok = all(all(f":{port} " in table for port in (8081, 8082, 8083)) for table in blocks[3::3])
+    report.check(f"kubectl podnetstat -l app=duo -n {DEMO_NS} -tuln: one block per pod of the "
+                 "selector, each with its node and its listeners 8081, 8082/udp, 8083",
+                 p.returncode == 0 and sorted(heads) == [(f"{DEMO_NS}/duo-{i}", web_pod["spec"]["nodeName"])
+                                                         for i in range(3)] and tables_ok,
+                 described(p))
+
+    p, own = same_after_retries(lambda: plugin.run(web, "-n", DEMO_NS, "-i"),
+                                lambda: agent.get(f"{base}/interfaces?format=table").body)
+    report.check(f"kubectl podnetstat {web} -n {DEMO_NS} -i prints the agent's netstat -i of the pod",
+                 p.returncode == 0 and p.stdout == own and "eth0" in p.stdout, described(p))
+
+
+def check_plugin_listeners(report, plugin, web_pod):
+    """listeners --all-nodes --undeclared: the posture question for the whole cluster."""
+    web = web_pod["metadata"]["name"]
+    node = web_pod["spec"]["nodeName"]
+    p = plugin.run("listeners", "--all-nodes", "--undeclared")
+    lines = [line.split() for line in p.stdout.splitlines()]
+    header_ok = bool(lines) and lines[0][:3] == ["NODE", "NAMESPACE", "POD"]
+    web_rows = [f for f in lines[1:] if f[1:3] == [DEMO_NS, web]]
+    report.check("kubectl podnetstat listeners --all-nodes --undeclared: one table with a NODE "
+                 "column; the web pod's undeclared 0.0.0.0:9999 is there, its declared 8080 not",
+                 p.returncode == 0 and header_ok and
+                 any(f[0] == node and f[5] == "0.0.0.0:9999" for f in web_rows) and
+                 not any(f[5].endswith(":8080") for f in web_rows), described(p))
+
+    j = plugin.run("listeners", "--all-nodes", "--undeclared", "-o", "json")
+    try:
+        rows = json.loads(j.stdout)
+    except ValueError:
+        rows = None
+    ok = (j.returncode == 0 and isinstance(rows, list) and rows and
+          all(r.get("node") == node and r.get("declared") is False for r in rows) and
+          any((r.get("pod") or {}).get("name") == web and r["local"]["port"] == 9999 for r in rows))
+    report.check("... -o json: one array, `node` on every row, every row declared:false, the web "
+                 "pod's 9999 among them", ok, described(j))
+    try:
+        import yaml
+    except ImportError:
+        report.skip("... -o yaml", "no PyYAML (scripts/install-deps.sh --cluster installs it)")
+        return
+    y = plugin.run("listeners", "--all-nodes", "--undeclared", "-o", "yaml")
+    try:
+        same = yaml.safe_load(y.stdout) == rows
+    except yaml.YAMLError as e:
+        same = f"not YAML: {e}"
+    report.check("... -o yaml reads back (PyYAML) as the same rows", y.returncode == 0 and same is True,
+                 f"{same}\n{described(y)}")
+
+
+def check_plugin_errors(report, plugin, web_pod):
+    """A missing pod, a node without an agent where it looks, a user without port-forward rights,
+    and the documented minimal RBAC, which is enough."""
+    web = web_pod["metadata"]["name"]
+    node = web_pod["spec"]["nodeName"]
+    p = plugin.run("nope", "-n", DEMO_NS, "-tlnp")
+    report.check("kubectl podnetstat on a pod that does not exist: exit 1, kubectl's NotFound",
+                 p.returncode == 1 and f'error: pod {DEMO_NS}/nope: pods "nope" not found' in p.stderr,
+                 described(p))
+
+    p = subprocess.run([KUBECTL, "podnetstat", web, "-n", DEMO_NS, "--agent-namespace", DEMO_NS],
+                       env=plugin.env, capture_output=True, text=True, timeout=60)
+    report.check("kubectl podnetstat where no agent runs on the pod's node (a namespace without "
+                 "agents): exit 1, the node and where it looked",
+                 p.returncode == 1 and f"no podnetstat agent runs on node {node}" in p.stderr and
+                 f"namespace {DEMO_NS}" in p.stderr, described(p))
+
+    # The documented RBAC (docs/kubectl-podnetstat-rbac.yaml), its ClusterRole named for this run.
+    try:
+        import yaml
+    except ImportError:
+        report.skip("the plugin's RBAC", "no PyYAML (scripts/install-deps.sh --cluster installs it)")
+        return
+    docs = list(yaml.safe_load_all((REPO / "docs" / "kubectl-podnetstat-rbac.yaml").read_text()))
+    role = next(d for d in docs if d["kind"] == "Role")
+    pods_role = next(d for d in docs if d["kind"] == "ClusterRole")
+    pods_role["metadata"]["name"] = f"podnetstat-plugin-pods-e2e-{PID}"
+    CLEANUP.append(("the plugin's ClusterRole", lambda: kubectl(
+        "delete", "clusterrole", f"podnetstat-plugin-pods-e2e-{PID}", "--ignore-not-found", check=False)))
+    role["metadata"]["namespace"] = AGENT_NS
+    apply([role, pods_role])
+    for sa in ("plugin-user", "pod-reader"):
+        kubectl("-n", DEMO_NS, "create", "serviceaccount", sa)
+    # plugin-user: the documented rules; pod-reader: reads pods everywhere, may not port-forward.
+    kubectl("-n", AGENT_NS, "create", "rolebinding", "plugin-user", f"--role={role['metadata']['name']}",
+            f"--serviceaccount={DEMO_NS}:plugin-user")
+    for sa, namespaces in (("plugin-user", (DEMO_NS,)), ("pod-reader", (DEMO_NS, AGENT_NS))):
+        for ns in namespaces:
+            kubectl("-n", ns, "create", "rolebinding", f"{sa}-pods",
+                    f"--clusterrole={pods_role['metadata']['name']}", f"--serviceaccount={DEMO_NS}:{sa}")
+    p = plugin.run(web, "-n", DEMO_NS, "-tlnp", f"--as=system:serviceaccount:{DEMO_NS}:pod-reader")
+    report.check("kubectl podnetstat --as a service account that may read pods but not "
+                 "port-forward: exit 1, naming the verb, resource and namespace RBAC lacks",
+                 p.returncode == 1 and "may not create pods/portforward in namespace " + AGENT_NS
+                 in p.stderr, described(p))
+    p = plugin.run(web, "-n", DEMO_NS, "-tlnp", f"--as=system:serviceaccount:{DEMO_NS}:plugin-user")
+    report.check("kubectl podnetstat --as a service account with only the documented RBAC "
+                 "(docs/kubectl-podnetstat-rbac.yaml) works",
+                 p.returncode == 0 and ":9999" in p.stdout, described(p))
+
+
+def check_plugin_interrupts(report, plugin, node):
+    """A port-forward to a server that never answers (the silent demo pod, standing in for a
+    hung agent): --timeout ends it; SIGINT ends it and the plugin; nothing is left either way."""
+    stand_in = ["node", node, "--agent-namespace", DEMO_NS, "--agent-selector", "app=silent"]
+    started = time.monotonic()
+    p = subprocess.run([KUBECTL, "podnetstat", *stand_in, "--timeout", "3s"], env=plugin.env,
+                       capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    report.check(f"kubectl podnetstat --timeout 3s against an agent that never answers: exit 1 "
+                 f"after the timeout ({took:.1f}s), the node named",
+                 p.returncode == 1 and f"error: node {node}:" in p.stderr and
+                 "timed out" in p.stderr and took < 15, described(p))
+    left = plugin.leftovers()
+    report.check("... and no kubectl is left behind", not left, left)
+
+    proc = subprocess.Popen([KUBECTL, "podnetstat", *stand_in, "--timeout", "60s"], env=plugin.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        forward = wait_until("the plugin's kubectl port-forward", 30, lambda: [
+            line for line in plugin.leftovers() if "port-forward" in line])
+        time.sleep(0.5)  # its request is on the way
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = plugin.leftovers()
+    report.check(f"SIGINT while the plugin's port-forward runs ({forward[0]}): exit 130, no "
+                 "kubectl left behind",
+                 proc.returncode == 128 + signal.SIGINT and not left,
+                 f"exit {proc.returncode}: {err[-500:]}; left: {left}")
+
+
+def check_plugin(report, plugin, agent, web_pod):
+    check_plugin_pod(report, plugin, agent, web_pod)
+    check_plugin_listeners(report, plugin, web_pod)
+    check_plugin_errors(report, plugin, web_pod)
+    wait_until("the silent stand-in Ready", 60, lambda: pods_ready("app=silent", 1))
+    check_plugin_interrupts(report, plugin, web_pod["spec"]["nodeName"])
+    left = plugin.leftovers()
+    report.check(f"after {len(plugin.runs)} plugin runs ({sum(plugin.runs):.1f}s, the longest "
+                 f"{max(plugin.runs):.1f}s) no kubectl port-forward or other process of theirs is left",
+                 not left, left)
+
+
+def check_plugin_remote(report, plugin, work, ca, bound, unbound, node):
+    """Remote mode: the plugin reaches the agent through port-forward all the same, over HTTPS
+    (the certificate verified as the Service's name, which it derives) with the user's token."""
+    tokens = {}
+    for name, token in (("bound", bound), ("unbound", unbound)):
+        tokens[name] = work / f"{name}.token"
+        tokens[name].write_text(token + "\n")
+    ok = plugin.run("node", node, "-tl", "--agent-token-file", str(tokens["bound"]), "--agent-ca", str(ca))
+    report.check("remote mode: kubectl podnetstat node NODE -tl --agent-token-file --agent-ca works "
+                 "through port-forward, HTTPS verified as the Service's name (the agent's own "
+                 "0.0.0.0:9180 listed)",
+                 ok.returncode == 0 and re.search(r"0\.0\.0\.0:9180\s.*LISTEN", ok.stdout) is not None,
+                 described(ok))
+    none = plugin.run("node", node, "-tl", "--agent-ca", str(ca))
+    report.check("remote mode: without a token the plugin says 401 and which flag gives one",
+                 none.returncode == 1 and "401" in none.stderr and "--agent-token-file" in none.stderr,
+                 described(none))
+    denied = plugin.run("node", node, "-tl", "--agent-token-file", str(tokens["unbound"]),
+                        "--agent-ca", str(ca))
+    report.check("remote mode: a token whose user lacks the reader role: 403 and the RBAC it needs",
+                 denied.returncode == 1 and "403" in denied.stderr and "nodes/api" in denied.stderr,
+                 described(denied))
+    noca = plugin.run("node", node, "-tl", "--agent-token-file", str(tokens["bound"]))
+    report.check("remote mode: without --agent-ca the plugin says the agent serves HTTPS and what "
+                 "to give", noca.returncode == 1 and "--agent-ca" in noca.stderr, described(noca))
+
+
+def check_plugin_no_agent(report, plugin, web_pod):
+    """The DaemonSet kept off the node by its nodeSelector: the agent goes, and the plugin says
+    that no agent runs on the pod's node (last, before the uninstall: the agent does not return)."""
+    node = web_pod["spec"]["nodeName"]
+    kubectl("-n", AGENT_NS, "patch", "daemonset", RELEASE, "--type", "merge", "-p",
+            json.dumps({"spec": {"template": {"spec": {"nodeSelector": {f"podnetstat-e2e-{PID}": "absent"}}}}}))
+    wait_until("the agent pod to go", 60, lambda: not kubectl_json(
+        "-n", AGENT_NS, "get", "pods", "-l", SELECTOR)["items"])
+    p = plugin.run(web_pod["metadata"]["name"], "-n", DEMO_NS, "-tlnp")
+    report.check("kubectl podnetstat with the DaemonSet's nodeSelector excluding the pod's node: "
+                 "exit 1, no agent runs on that node",
+                 p.returncode == 1 and f"no podnetstat agent runs on node {node}" in p.stderr and
+                 "nodeSelector" in p.stderr, described(p))
+
+
 # ---------------------------------------------------------------- remote mode
 
 
@@ -894,7 +1197,7 @@ class RemoteClient:
         return self.get(path, self.token)
 
 
-def check_remote(report, work, values_file):
+def check_remote(report, work, values_file, plugin, web_pod):
     """Remote mode: HTTPS and bearer tokens checked by the API server."""
     fullname = RELEASE
     service = f"{fullname}.{AGENT_NS}.svc"
@@ -933,6 +1236,8 @@ def check_remote(report, work, values_file):
     bad = client.get("/api/v1/node", bound[:-4] + "AAAA")
     report.check("remote mode: a token the API server rejects gets 401 (TokenReview)",
                  bad.status == 401, f"{bad.status} {bad.body[:200]}")
+    if plugin:
+        check_plugin_remote(report, plugin, work, ca, bound, unbound, web_pod["spec"]["nodeName"])
     client.token = bound
     if CLUSTER.local:
         containerd_restart(report, client, pod["metadata"]["uid"])
@@ -1028,7 +1333,7 @@ def literal_mount_propagation(path):
     return "private"
 
 
-def check_netns_propagation(report, values):
+def check_netns_propagation(report, values, plugin):
     """The netns mount's HostToContainer propagation where the directory sits on a private mount
     (the chart's default /var/run/netns on this machine: no systemd made "/" shared): the
     container is not created, with the runtime's refusal that docs/deploy.md quotes; on a shared
@@ -1047,12 +1352,15 @@ def check_netns_propagation(report, values):
         for pod in kubectl_json("-n", AGENT_NS, "get", "pods", "-l", selector)["items"]:
             for c in pod["status"].get("containerStatuses", []):
                 if c.get("ready"):
-                    return "Ready", ""
+                    return "Ready", "", pod["spec"]["nodeName"]
                 waiting = c.get("state", {}).get("waiting", {})
                 if waiting.get("reason") == "CreateContainerError":
-                    return "CreateContainerError", waiting.get("message", "")
+                    return "CreateContainerError", waiting.get("message", ""), pod["spec"]["nodeName"]
         return None
-    state, message = wait_until("the agent with the default netns directory to start or fail", 90, outcome)
+    state, message, node = wait_until("the agent with the default netns directory to start or fail",
+                                      90, outcome)
+    if plugin and state == "CreateContainerError":
+        check_plugin_not_ready(report, plugin, release, node)
     helm("uninstall", release, "-n", AGENT_NS, "--wait", timeout=180)
     if not existed and os.path.isdir(netns):
         os.rmdir(netns)  # the chart's DirectoryOrCreate made it
@@ -1123,8 +1431,9 @@ def suite(report, work):
         "delete", "namespace", AGENT_NS, DEMO_NS, "--ignore-not-found", "--wait=true",
         "--timeout=120s", timeout=180, check=False)))
     values = values_for_cluster(work, image)
+    plugin = make_plugin(report, work)
     if CLUSTER.local:
-        check_netns_propagation(report, values)
+        check_netns_propagation(report, values, plugin)
     if server_minor() < (1, 33):
         notes = install(values, "rbac.kubeletProxyFallback=false")
         check_kubelet_fallback(report, notes)
@@ -1172,11 +1481,15 @@ def suite(report, work):
     check_pods(report, agent, pods)
     check_sockets(report, agent, [p for p in pods if p["metadata"]["name"] != "doomed"])
     check_listeners(report, agent, web[0])
+    if plugin:
+        check_plugin(report, plugin, agent, web[0])
     check_metrics(report, agent, pods)
     check_deleted_pod(report, agent)
     agent.close()
 
-    check_remote(report, work, values)
+    check_remote(report, work, values, plugin, web[0])
+    if plugin:
+        check_plugin_no_agent(report, plugin, web[0])
     check_uninstall(report)
 
 

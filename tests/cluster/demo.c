@@ -6,6 +6,8 @@
  *                    udp:PORT   UDP on 0.0.0.0 (reads and drops)
  *                    lo:PORT    TCP on 127.0.0.1, plus one connection to it kept open, so that
  *                               the namespace holds an ESTABLISHED pair as well
+ *                    hold:PORT  TCP on 0.0.0.0, never accepted: a server that never answers
+ *                               (the kernel completes up to 16 handshakes, then nothing)
  *   demo cat FILE...  print files (e.g. /proc/net/tcp from inside the pod)
  *
  * Prints "demo ready" on stdout once every socket is open. */
@@ -57,7 +59,9 @@ static int open_spec(const char *spec, int *extra) {
   int v6 = kind_len == 4 && strncmp(spec, "tcp6", 4) == 0;
   int udp = kind_len == 3 && strncmp(spec, "udp", 3) == 0;
   int lo = kind_len == 2 && strncmp(spec, "lo", 2) == 0;
-  if (!v6 && !udp && !lo && !(kind_len == 3 && strncmp(spec, "tcp", 3) == 0)) die("bad spec", spec);
+  int hold = kind_len == 4 && strncmp(spec, "hold", 4) == 0;
+  if (!v6 && !udp && !lo && !hold && !(kind_len == 3 && strncmp(spec, "tcp", 3) == 0))
+    die("bad spec", spec);
   int fd = socket(v6 ? AF_INET6 : AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
   if (fd < 0) die("socket", spec);
   int one = 1;
@@ -92,7 +96,7 @@ static int open_spec(const char *spec, int *extra) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "cat") == 0) return cat(argc - 2, argv + 2);
   if (argc < 2 || argc - 1 > MAX_FDS / 3) {
-    fprintf(stderr, "usage: demo tcp:PORT|tcp6:PORT|udp:PORT|lo:PORT... | demo cat FILE...\n");
+    fprintf(stderr, "usage: demo tcp:PORT|tcp6:PORT|udp:PORT|lo:PORT|hold:PORT... | demo cat FILE...\n");
     return 2;
   }
   struct sigaction sa;
@@ -110,7 +114,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     int extra = -1;
     fds[n].fd = open_spec(argv[i], &extra);
-    fds[n].events = POLLIN;
+    fds[n].events = strncmp(argv[i], "hold:", 5) == 0 ? 0 : POLLIN; /* hold: never accepted */
     is_udp[n] = strncmp(argv[i], "udp:", 4) == 0;
     ++n;
     if (extra >= 0) {

@@ -131,44 +131,17 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPod
   return reportUnreadableNamespaces(scan);
 }
 
-/// What appendSockets prints, each row opened by the Pod column (as wide as the widest label).
+/// What appendSockets prints, each row opened by the Pod column.
 void appendSocketsWithPods(std::string& out,
                            NetstatRenderer& renderer,
                            const scanner::ScanResult& scan,
                            std::span<const scanner::Socket* const> sockets,
                            const ListPods& pods) {
-  const NetstatOptions& options = renderer.options();
-  std::array<std::vector<std::pair<const scanner::Socket*, std::string>>, scanner::kTransportCount>
-      tables;
-  std::size_t longest = 0;
-  for (const scanner::Socket* s : sockets) {
-    if (!options.transports.contains(s->transport) || !netstatSelects(*s, options.mode)) {
-      continue;
-    }
-    const auto pod = pods.sockets.of(static_cast<std::size_t>(s - scan.sockets.data()), pods.index);
-    std::string label = podLabel(pod ? pod->pod : nullptr);
-    longest = std::max(longest, label.size());
-    tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(label));
-  }
-  const Column column{kPodColumn, columnWidth(kPodColumn, longest)};
-  const auto rows = [&](Transport t) {
-    for (const auto& [s, label] : tables.at(static_cast<std::size_t>(t))) {
-      appendCell(out, label, column.width);
-      renderer.appendRow(out, *s, scan);
-    }
-  };
-  if (options.inet_block) {
-    out += withColumns(renderer.inetHeader(), {column});
-    for (Transport t : scanner::kAllTransports) {
-      if (t != Transport::Unix) {
-        rows(t);
-      }
-    }
-  }
-  if (options.unix_block) {
-    out += withColumns(renderer.unixHeader(), {column});
-    rows(Transport::Unix);
-  }
+  renderer.appendSocketsWithColumn(out, scan, sockets, kPodColumn, [&](const scanner::Socket& s) {
+    const auto pod =
+        pods.sockets.of(static_cast<std::size_t>(&s - scan.sockets.data()), pods.index);
+    return podLabel(pod ? pod->pod : nullptr);
+  });
 }
 
 /// The tables of one namespace, whose sockets (in scan order) are `sockets`.

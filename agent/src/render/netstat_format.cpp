@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "podnetstat/agent/render/labels.h"
+
 namespace podnetstat::agent {
 namespace {
 
@@ -584,28 +586,51 @@ void NetstatRenderer::appendNamespace(std::string& out,
 void NetstatRenderer::appendSockets(std::string& out,
                                     const ScanResult& scan,
                                     std::span<const Socket* const> sockets) {
+  appendSocketsWithColumn(out, scan, sockets, {}, nullptr);
+}
+
+void NetstatRenderer::appendSocketsWithColumn(
+    std::string& out,
+    const ScanResult& scan,
+    std::span<const Socket* const> sockets,
+    std::string_view title,
+    const std::function<std::string(const Socket&)>& label) {
   // One pass buckets the selected sockets by table; each table keeps file order.
-  std::array<std::vector<const Socket*>, scanner::kTransportCount> tables;
+  std::array<std::vector<std::pair<const Socket*, std::string>>, scanner::kTransportCount> tables;
+  std::size_t longest = 0;
   for (const Socket* s : sockets) {
     if (!options_.transports.contains(s->transport) || !netstatSelects(*s, options_.mode)) {
       continue;
     }
-    tables.at(static_cast<std::size_t>(s->transport)).push_back(s);
+    std::string cell = label ? label(*s) : std::string();
+    longest = std::max(longest, cell.size());
+    tables.at(static_cast<std::size_t>(s->transport)).emplace_back(s, std::move(cell));
   }
+  const Column column{title, columnWidth(title, longest)};
+  const auto cell = [&](std::string_view text) {
+    if (label) {
+      appendCell(out, text, column.width);
+    }
+  };
+  const auto header = [&](const std::string& text) {
+    out += label ? withColumns(text, {column}) : text;
+  };
   if (options_.inet_block) {
-    out += inetHeader();
+    header(inetHeader());
     for (Transport t : scanner::kAllTransports) {
       if (t == Transport::Unix) {
         continue;
       }
-      for (const Socket* s : tables.at(static_cast<std::size_t>(t))) {
+      for (const auto& [s, text] : tables.at(static_cast<std::size_t>(t))) {
+        cell(text);
         appendInetRow(out, *s, scan);
       }
     }
   }
   if (options_.unix_block) {
-    out += unixHeader();
-    for (const Socket* s : tables.at(static_cast<std::size_t>(Transport::Unix))) {
+    header(unixHeader());
+    for (const auto& [s, text] : tables.at(static_cast<std::size_t>(Transport::Unix))) {
+      cell(text);
       appendUnixRow(out, *s, scan);
     }
   }

@@ -73,6 +73,8 @@ void appendProcesses(std::string& out, const Socket& s, const ScanResult& scan) 
     appendInt(out, p.pid);
     out += ",\"name\":";
     appendJsonString(out, p.comm);
+    out += ",\"program\":";
+    appendJsonString(out, p.program);
     out += '}';
   }
   out += ']';

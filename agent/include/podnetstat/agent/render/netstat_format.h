@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -123,6 +124,15 @@ class NetstatRenderer {
   void appendSockets(std::string& out,
                      const scanner::ScanResult& scan,
                      std::span<const scanner::Socket* const> sockets);
+
+  /// appendSockets() with a column of the caller's before netstat's: `title` on the column header
+  /// line, `label(socket)` on each row, as wide as its widest cell plus one blank (the Pod column
+  /// of `list --pods` and of the kubectl plugin's node view).
+  void appendSocketsWithColumn(std::string& out,
+                               const scanner::ScanResult& scan,
+                               std::span<const scanner::Socket* const> sockets,
+                               std::string_view title,
+                               const std::function<std::string(const scanner::Socket&)>& label);
 
  private:
   void appendInetRow(std::string& out, const scanner::Socket& s, const scanner::ScanResult& scan);

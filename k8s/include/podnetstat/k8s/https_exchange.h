@@ -1,8 +1,8 @@
 #pragma once
 
-// One HTTP(S) request on a fresh connection, Boost.Beast over OpenSSL (private to the library):
-// the transport shared by the kubelet client and the Kubernetes API client. It only moves bytes;
-// what an answer means is the caller's business.
+// One HTTP(S) request on a fresh connection, Boost.Beast over OpenSSL: the transport shared by
+// the kubelet client, the Kubernetes API client and the kubectl plugin's client of the agent. It
+// only moves bytes; what an answer means is the caller's business.
 
 #include <chrono>
 #include <cstddef>
@@ -16,7 +16,7 @@
 #include "podnetstat/k8s/clock.h"
 #include "podnetstat/scanner/result.h"
 
-namespace podnetstat::k8s::detail {
+namespace podnetstat::k8s {
 
 /// A parsed "https://host[:port][/prefix]" (or http) URL.
 struct HttpsUrl {
@@ -59,6 +59,10 @@ struct HttpsExchangeOptions {
   std::size_t max_body_bytes = std::size_t{64} * 1024 * 1024;
   /// Verify that the certificate names the host (off with insecure_skip_verify).
   bool verify_host = true;
+  /// The name to send as SNI and to verify instead of the URL's host ("" = the host): for a
+  /// server reached at another address than the name its certificate carries (curl
+  /// --connect-to), such as an agent behind a local port-forward.
+  std::string server_name;
   /// Errors start with this ("kubelet https://...").
   std::string where;
   /// Added to a certificate verification failure: what the operator can do about it.
@@ -146,4 +150,4 @@ class BearerHttpsClient {
   TokenFile token_;
 };
 
-}  // namespace podnetstat::k8s::detail
+}  // namespace podnetstat::k8s
