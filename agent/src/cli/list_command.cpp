@@ -124,7 +124,7 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPod
     }
     out += first ? "\n" : ",\n";
     first = false;
-    appendSocketJson(out, s, scan, pods.sockets.of(i, pods.index));
+    appendSocketJson(out, s, scan, pods.sockets.of(i, pods.index), args.format.tcp_info);
   }
   out += first ? "]\n" : "\n]\n";
   writeOut(out);

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "podnetstat/agent/render/tcp_info_text.h"
+
 namespace podnetstat::agent {
 namespace {
 
@@ -473,6 +475,9 @@ void NetstatRenderer::appendRow(std::string& out, const Socket& s, const ScanRes
     appendUnixRow(out, s, scan);
   } else {
     appendInetRow(out, s, scan);
+    if (options_.tcp_info) {
+      appendSsTcpInfoLine(out, s);
+    }
   }
 }
 
@@ -599,7 +604,7 @@ void NetstatRenderer::appendSockets(std::string& out,
         continue;
       }
       for (const Socket* s : tables.at(static_cast<std::size_t>(t))) {
-        appendInetRow(out, *s, scan);
+        appendRow(out, *s, scan);
       }
     }
   }
