@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -42,14 +43,23 @@ constexpr std::size_t kTransferBytes = 200'000;
 class Fd {
  public:
   explicit Fd(int fd = -1) : fd_(fd) {}
+
   ~Fd() {
     if (fd_ >= 0) {
       ::close(fd_);
     }
   }
+
   Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+
   int get() const { return fd_; }
 
  private:
@@ -138,8 +148,8 @@ struct Sockets {
     while ((received < kTransferBytes || unacked(client.get()) != 0) &&
            std::chrono::steady_clock::now() < deadline) {
       if (sent < kTransferBytes) {
-        const ssize_t n = ::send(client.get(), data.data() + sent, kTransferBytes - sent,
-                                 MSG_DONTWAIT);
+        const ssize_t n =
+            ::send(client.get(), data.data() + sent, kTransferBytes - sent, MSG_DONTWAIT);
         sent += n > 0 ? static_cast<std::size_t>(n) : 0;
       }
       const ssize_t n = ::recv(server.get(), buf.data(), buf.size(), MSG_DONTWAIT);
