@@ -472,7 +472,7 @@ void appendSocketJson(std::string& out,
   out += ',';
   appendKey(out, "pod");
   appendPodRefJson(out, pod);
-  if (tcp_info) {
+  if (tcp_info && s.transport != Transport::Unix) {
     out += ',';
     appendKey(out, "tcpInfo");
     if (s.tcp && (s.tcp->hasInfo() || !s.tcp->congestion.empty())) {
