@@ -29,6 +29,7 @@
 
 #include "http_client.h"
 #include "netns.h"
+#include "run_podnetstat.h"
 #include "serve_process.h"
 
 namespace podnetstat::agent {
@@ -417,6 +418,38 @@ TEST_F(TcpInfoApi, ABadTcpInfoValueIs400) {
   const auto r = get(ours("&tcpInfo=yes"));
   EXPECT_EQ(r.status, 400u);
   EXPECT_NE(r.body.find("tcpInfo"), std::string::npos) << r.body;
+}
+
+TEST_F(TcpInfoApi, ListTcpInfoPrintsTheSameLinesAsTheAgent) {
+  const auto r = podnetstat::testing::runPodnetstat(
+      {"list", "-tan", "--netns", ns_->name(), "--backend", "netlink", "--tcp-info"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Every TCP row is followed by its detail line, and the lines are the agent's (the agent's
+  // table has two more columns, the rows differ; the detail lines of idle sockets do not but
+  // for the times since the last send, receive and ack).
+  std::istringstream in(r.out);
+  std::string line;
+  int rows = 0;
+  int details = 0;
+  std::string previous;
+  while (std::getline(in, line)) {
+    if (line.starts_with("tcp ")) {
+      ++rows;
+    } else if (line.starts_with("\t")) {
+      ++details;
+      EXPECT_TRUE(previous.starts_with("tcp ")) << line;
+    }
+    previous = line;
+  }
+  EXPECT_EQ(rows, details);
+  EXPECT_GE(rows, 9);  // two listeners, five waiting, the transfer's two ends
+}
+
+TEST_F(TcpInfoApi, ListRefusesTcpInfoWithProcfs) {
+  const auto r = podnetstat::testing::runPodnetstat(
+      {"list", "-tan", "--netns", ns_->name(), "--backend", "procfs", "--tcp-info"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--tcp-info needs --backend netlink or auto"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -265,6 +265,12 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
     std::fprintf(stderr, "podnetstat list: %s\n", scan.error().message.c_str());
     return 1;
   }
+  if (args.format.tcp_info && scan->backend != scanner::Backend::Netlink) {
+    // auto without CAP_SYS_ADMIN: the tables are netstat's, the detail lines cannot be had.
+    std::fprintf(stderr,
+                 "podnetstat list: --tcp-info: no CAP_SYS_ADMIN, so no netlink; /proc/net/tcp "
+                 "has no tcp_info\n");
+  }
   ListPods pods;
   if (args.pods) {
     if (const int rc = loadPods(args, *scan, pods); rc != 0) {
