@@ -3,6 +3,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -135,12 +136,56 @@ void BM_ReadNetCountersThisMachine(benchmark::State& state) {
   state.counters["namespaces"] = static_cast<double>(scan->namespaces.size());
 }
 
+/// The netlink backend's scan of one namespace (PODNETSTAT_BENCH_NETNS, e.g. filled by
+/// `sockfill --pairs 5000`: 10,000 TCP sockets) without and with tcp_info (range 0). Range 1: 0
+/// reads the TCP tables alone (what asking for tcp_info costs the dump), 1 is the agent's whole
+/// scan (every transport, owners, cgroups).
+void BM_ScanNetlinkTcpInfo(benchmark::State& state) {
+  const char* netns = std::getenv("PODNETSTAT_BENCH_NETNS");
+  if (netns == nullptr) {
+    state.SkipWithError("PODNETSTAT_BENCH_NETNS names no namespace");
+    return;
+  }
+  podnetstat::scanner::Scanner scanner(podnetstat::scanner::Roots{});
+  podnetstat::scanner::ScanOptions options;
+  options.backend = podnetstat::scanner::Backend::Netlink;
+  options.netns_names = {netns};
+  options.tcp_info = state.range(0) != 0;
+  const bool whole = state.range(1) != 0;
+  options.pid = whole;
+  options.cgroups = whole;
+  if (!whole) {
+    options.transports = podnetstat::scanner::TransportSet{}
+                             .add(podnetstat::scanner::Transport::Tcp)
+                             .add(podnetstat::scanner::Transport::Tcp6);
+  }
+  std::size_t sockets = 0;
+  for (auto _ : state) {
+    auto scan = scanner.scan(options);
+    if (!scan) {
+      state.SkipWithError(scan.error().message.c_str());
+      return;
+    }
+    sockets = scan->sockets.size();
+    benchmark::DoNotOptimize(scan->sockets.data());
+  }
+  state.counters["sockets"] = static_cast<double>(sockets);
+}
+
 BENCHMARK(BM_ParseNetCounterFiles);
 BENCHMARK(BM_ReadNetCountersThisMachine)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ParseTcp);
 BENCHMARK(BM_ParseTcp6);
 BENCHMARK(BM_ParseUdp);
 BENCHMARK(BM_ParseUnix);
+BENCHMARK(BM_ScanNetlinkTcpInfo)
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->ArgNames({"tcpInfo", "whole"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_ScanThisMachine)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proc_net net_stats cgroup pod_list cri_info api_query api_handler)
+[ ${#targets[@]} -gt 0 ] || targets=(proc_net net_stats tcp_info cgroup pod_list cri_info api_query api_handler)
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 SOURCE_DIR=${FUZZ_SOURCE_DIR:-.}  # a tree whose CMakeLists.txt adds tests/fuzz
 artifacts=${FUZZ_ARTIFACTS:-$BUILD_DIR/artifacts}

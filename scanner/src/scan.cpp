@@ -281,7 +281,8 @@ Result<ScanResult> Scanner::scan(const ScanOptions& options) const {
 
   // Step 3: tables and owners.
   ProcfsTableReader procfs_reader(proc_fd.get());
-  NetlinkTableReader netlink_reader(proc_fd.get(), roots.netns_dir, procfs_reader);
+  NetlinkTableReader netlink_reader(proc_fd.get(), roots.netns_dir, procfs_reader,
+                                    options.tcp_info);
   TableReader& reader = resolveBackend(options.backend) == Backend::Netlink
                             ? static_cast<TableReader&>(netlink_reader)
                             : procfs_reader;

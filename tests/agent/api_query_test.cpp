@@ -76,6 +76,14 @@ TEST(ParseSocketQuery, AcceptsEveryFilter) {
   EXPECT_FALSE(q->filter.isNoop());
 }
 
+TEST(ParseSocketQuery, TcpInfoIsABoolean) {
+  EXPECT_FALSE(socketQuery("")->tcp_info);
+  EXPECT_TRUE(socketQuery("tcpInfo=true")->tcp_info);
+  EXPECT_FALSE(socketQuery("tcpInfo=false")->tcp_info);
+  expectErrorNames("tcpInfo=1", "tcpInfo");
+  expectErrorNames("tcpInfo=true&tcpInfo=true", "tcpInfo");
+}
+
 TEST(ParseSocketQuery, NoParametersIsNoFilter) {
   auto q = socketQuery("");
   ASSERT_TRUE(q.ok());

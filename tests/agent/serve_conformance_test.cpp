@@ -413,6 +413,13 @@ TEST_F(OpenApiPrism, EveryRouteAndEveryDeclaredStatusPassesPrismsValidation) {
       {std::string("/api/v1/pods/") + kPodUid + "/sockets?listening=true&format=table"},
       {"/api/v1/listeners"},
       {"/api/v1/listeners?format=table"},
+      {"/api/v1/sockets?tcpInfo=true"},
+      {"/api/v1/sockets?tcpInfo=false&transport=tcp&format=table"},
+      {"/api/v1/sockets?tcpInfo=true&format=table"},
+      {pod + "/sockets?tcpInfo=true&listening=true"},
+      {std::string("/api/v1/pods/") + kPodUid + "/sockets?tcpInfo=true&format=table"},
+      {"/api/v1/listeners?tcpInfo=true"},
+      {"/api/v1/listeners?tcpInfo=true&format=table"},
       {"/api/v1/listeners?exposure=pod&exposure=loopback,node&transport=tcp,udp"},
       {"/api/v1/listeners?declared=false&listening=true"},
       {"/api/v1/netns/" + ns + "/interfaces?all=true&format=table"},
@@ -522,6 +529,8 @@ TEST_F(LivePodAgent, PromtoolAcceptsTheMetrics) {
   EXPECT_THAT(metrics,
               ::testing::HasSubstr("podnetstat_listeners{namespace=\"default\",pod=\"web-0\""));
   EXPECT_THAT(metrics, ::testing::HasSubstr("podnetstat_tcp_listen_drops_total{"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("podnetstat_listen_queue_length{"));
+  EXPECT_THAT(metrics, ::testing::HasSubstr("# TYPE podnetstat_listen_queue_max gauge"));
   const fs::path file = dir_.path() / "metrics.txt";
   std::ofstream(file) << metrics;
   const auto result = pt::runCommand(

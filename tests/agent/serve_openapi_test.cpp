@@ -352,6 +352,9 @@ class OpenApiLive : public OpenApiDocument {
     options.listen = {"127.0.0.1", 0};
     options.refresh = 1h;
     options.node_name = "openapi-node";
+    // netlink where this process may use it: tcpInfo objects and accept-queue maxima are then
+    // real answers the document must describe.
+    options.backend = scanner::Backend::Auto;
     options.roots.netns_dir = podnetstat::testing::netnsDir();
     server_ = std::make_unique<ApiServer>(options);
     auto started = server_->start();
@@ -413,6 +416,10 @@ TEST_F(OpenApiLive, RealAnswersOfEveryRouteMatchTheDocument) {
       {"/api/v1/listeners?format=table", 200},
       {"/api/v1/listeners?exposure=node,loopback&transport=tcp,unix", 200},
       {"/api/v1/listeners?exposure=cluster", 400},
+      {"/api/v1/sockets?tcpInfo=true", 200},
+      {"/api/v1/sockets?tcpInfo=true&format=table", 200},
+      {"/api/v1/sockets?tcpInfo=yes", 400},
+      {"/api/v1/listeners?tcpInfo=true", 200},
   };
   if (ns_) {
     targets.emplace_back("/api/v1/sockets?netns=" + ns_->name(), 200);

@@ -3,11 +3,15 @@
 
 #include "podnetstat/agent/render/socket_json.h"
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "podnetstat/agent/render/tcp_info_text.h"
 
 #include "fixture_proc_root.h"
 #include "run_podnetstat.h"
@@ -315,6 +319,141 @@ TEST_F(ListJsonTest, SelectionFollowsNetstatFlags) {
     EXPECT_EQ(s["remote"]["port"], 0) << s;
   }
   EXPECT_EQ(listJson({"-x"}).size(), 8U);  // unix non-servers (5 of the 13 listen)
+}
+
+}  // namespace
+}  // namespace podnetstat::agent
+
+namespace podnetstat::agent {
+namespace {
+
+/// A TcpDetails whose tcp_info attribute is `length` bytes long, with rtt 50 us, rttvar 25 us,
+/// cwnd 10, bytes_acked 100001 and pacing_rate 1000 bytes/s where the length reaches them.
+std::shared_ptr<const scanner::TcpDetails> detailsOfLength(std::size_t length) {
+  auto d = std::make_shared<scanner::TcpDetails>();
+  const auto put = [&](scanner::TcpInfoField f, std::uint64_t v) {
+    const scanner::TcpInfoLayout at = scanner::tcpInfoLayout(f);
+    if (at.offset + at.size <= length) {
+      std::memcpy(d->info_bytes.data() + at.offset, &v, at.size);
+    }
+  };
+  put(scanner::TcpInfoField::Rtt, 50);
+  put(scanner::TcpInfoField::Rttvar, 25);
+  put(scanner::TcpInfoField::SndCwnd, 10);
+  put(scanner::TcpInfoField::BytesAcked, 100001);
+  put(scanner::TcpInfoField::PacingRate, 1000);
+  d->info_length = static_cast<std::uint16_t>(length);
+  d->congestion = "cubic";
+  d->skmem = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  d->skmem_count = 9;
+  return d;
+}
+
+json tcpInfoJson(const Socket& s, const ScanResult& scan) {
+  std::string out;
+  appendSocketJson(out, s, scan, std::nullopt, true);
+  return json::parse(out);
+}
+
+TEST(SocketJsonTcpInfo, FieldsTheKernelSentWithTheirUnits) {
+  const ScanResult scan = oneNamespace();
+  Socket s;
+  s.state = 1;
+  s.tcp = detailsOfLength(scanner::kTcpInfoKnownLength);
+  const json t = tcpInfoJson(s, scan)["tcpInfo"];
+  EXPECT_EQ(t["rttMs"], 0.05);
+  EXPECT_EQ(t["rttVarMs"], 0.025);
+  EXPECT_EQ(t["cwnd"], 10);
+  EXPECT_EQ(t["bytesAcked"], 100001);
+  EXPECT_EQ(t["pacingRateBps"], 8000);  // bits per second, as ss prints it
+  EXPECT_EQ(t["congestion"], "cubic");
+  EXPECT_EQ(t["memory"]["rmemAlloc"], 1);
+  EXPECT_EQ(t["memory"]["drops"], 9);
+  EXPECT_TRUE(t.contains("sndWnd"));
+}
+
+TEST(SocketJsonTcpInfo, FieldsAnOlderKernelDidNotSendAreAbsent) {
+  const ScanResult scan = oneNamespace();
+  Socket s;
+  s.state = 1;
+  s.tcp = detailsOfLength(104);  // ends after total_retrans
+  const json t = tcpInfoJson(s, scan)["tcpInfo"];
+  EXPECT_EQ(t["cwnd"], 10);
+  EXPECT_TRUE(t.contains("totalRetrans"));
+  EXPECT_FALSE(t.contains("bytesAcked"));
+  EXPECT_FALSE(t.contains("pacingRateBps"));
+  EXPECT_FALSE(t.contains("minRttMs"));
+  EXPECT_FALSE(t.contains("sndWnd"));
+}
+
+TEST(SocketJsonTcpInfo, NullWithoutDetailsAndAbsentUnlessAsked) {
+  const ScanResult scan = oneNamespace();
+  Socket s;
+  s.state = 1;
+  EXPECT_TRUE(tcpInfoJson(s, scan)["tcpInfo"].is_null());
+  s.tcp = detailsOfLength(scanner::kTcpInfoKnownLength);
+  EXPECT_FALSE(socketJson(s, scan).contains("tcpInfo"));
+  Socket u;
+  u.transport = Transport::Unix;
+  EXPECT_FALSE(tcpInfoJson(u, scan).contains("tcpInfo"));  // the unix object has no such field
+}
+
+TEST(SocketJsonTcpInfo, ATcpListenerHasItsAcceptQueue) {
+  const ScanResult scan = oneNamespace();
+  Socket s;
+  s.state = static_cast<std::uint8_t>(scanner::TcpState::Listen);
+  s.rx_queue = 5;
+  EXPECT_EQ(socketJson(s, scan)["acceptQueue"], json({{"length", 5}, {"max", nullptr}}));
+  s.accept_queue_max = 4;
+  EXPECT_EQ(socketJson(s, scan)["acceptQueue"], json({{"length", 5}, {"max", 4}}));
+  s.state = 1;
+  EXPECT_FALSE(socketJson(s, scan).contains("acceptQueue"));
+  s.state = 7;
+  s.transport = Transport::Udp;
+  EXPECT_FALSE(socketJson(s, scan).contains("acceptQueue"));
+}
+
+}  // namespace
+}  // namespace podnetstat::agent
+
+namespace podnetstat::agent {
+namespace {
+
+std::string ssLine(const Socket& s) {
+  std::string out;
+  appendSsTcpInfoLine(out, s);
+  return out;
+}
+
+TEST(SsTcpInfoLine, WordsInSsOrderOnlyWhenSsPrintsThem) {
+  auto d = std::make_shared<scanner::TcpDetails>();
+  const auto put = [&](scanner::TcpInfoField f, std::uint32_t v) {
+    std::memcpy(d->info_bytes.data() + scanner::tcpInfoLayout(f).offset, &v, 4);
+  };
+  d->info_length = scanner::kTcpInfoKnownLength;
+  d->congestion = "cubic";
+  d->info_bytes[5] = 4;     // TCPI_OPT_WSCALE (ts and sack are printed only with -o/-e)
+  d->info_bytes[6] = 0x77;  // wscale 7,7
+  put(scanner::TcpInfoField::Rto, 204000);
+  put(scanner::TcpInfoField::Rtt, 50);
+  put(scanner::TcpInfoField::Rttvar, 25);
+  put(scanner::TcpInfoField::SndMss, 65483);
+  put(scanner::TcpInfoField::SndCwnd, 10);
+  put(scanner::TcpInfoField::SndSsthresh, 0x7fffffff);  // unset: ss leaves it out
+  put(scanner::TcpInfoField::Reordering, 3);            // the default: left out
+  put(scanner::TcpInfoField::Sacked, 4);
+  Socket s;
+  s.state = 1;
+  s.tcp = d;
+  EXPECT_EQ(ssLine(s),
+            "\t cubic wscale:7,7 rto:204 rtt:0.05/0.025 mss:65483 cwnd:10 send 104772800000bps "
+            "sacked:4\n");
+  s.state = static_cast<std::uint8_t>(scanner::TcpState::Listen);
+  EXPECT_EQ(ssLine(s).find("sacked"), std::string::npos);  // a listener's backlog, not SACKs
+  put(scanner::TcpInfoField::Rto, 3000000);
+  EXPECT_EQ(ssLine(s).find("rto:"), std::string::npos);  // the initial 3 s
+  s.tcp = nullptr;
+  EXPECT_EQ(ssLine(s), "");
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ struct Target {
 constexpr Target kTargets[] = {
     {"proc_net", fuzzProcNet},   {"cgroup", fuzzCgroup},      {"pod_list", fuzzPodList},
     {"cri_info", fuzzCriInfo},   {"api_query", fuzzApiQuery}, {"api_handler", fuzzApiHandler},
-    {"net_stats", fuzzNetStats},
+    {"net_stats", fuzzNetStats}, {"tcp_info", fuzzTcpInfo},
 };
 
 std::string readFile(const fs::path& p) {

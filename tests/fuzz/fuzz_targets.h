@@ -23,6 +23,9 @@ void fuzzProcNet(std::string_view input);
 /// snmp6, igmp, igmp6, RTM_NEWLINK messages), the rest is its input.
 void fuzzNetStats(std::string_view input);
 
+/// tcp_info: the attributes after an inet_diag_msg (tcp_info, congestion, socket memory).
+void fuzzTcpInfo(std::string_view input);
+
 /// cgroup: the content of /proc/<pid>/cgroup, also tried as a single cgroup path and a pod UID.
 void fuzzCgroup(std::string_view input);
 

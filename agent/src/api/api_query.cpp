@@ -267,6 +267,12 @@ Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params) {
         return f.error();
       }
       q.format = *f;
+    } else if (name == "tcpInfo") {
+      auto b = parseBoolParam(name, value);
+      if (!b) {
+        return b.error();
+      }
+      q.tcp_info = *b;
     } else {
       return Error{"unknown parameter '" + name + "' (allowed: " + kSocketQueryParams + ")",
                    ErrorKind::Invalid};

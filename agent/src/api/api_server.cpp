@@ -72,6 +72,7 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
       scan_options.pid = true;
       scan_options.cgroups = true;  // for the pod index
       scan_options.backend = backend;
+      scan_options.tcp_info = true;  // netlink only: ?tcpInfo=true, the listen queue series
       return scanner->scan(scan_options);
     };
   }

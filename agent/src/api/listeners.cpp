@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "podnetstat/agent/api/socket_list.h"
+#include "podnetstat/agent/render/tcp_info_text.h"
 
 namespace podnetstat::agent {
 namespace {
@@ -41,11 +42,15 @@ class ListenerStream : public BodyStream {
           out += ',';
         }
         first_ = false;
-        const std::string_view socket = pages_->socketsJson(all[i].socket, all[i].socket + 1);
+        const std::string_view socket =
+            pages_->socketsJson(all[i].socket, all[i].socket + 1, query_.sockets.tcp_info);
         out += socket.substr(0, socket.size() - 1);  // without its closing brace
         out += pages_->listenerJsonTail(i);
       } else {
         out += pages_->listenerTableRow(i);
+        if (query_.sockets.tcp_info) {
+          appendSsTcpInfoLine(out, pages_->snapshot().scan().sockets[all[i].socket]);
+        }
       }
     }
     if (pos_ < all.size()) {

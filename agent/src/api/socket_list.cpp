@@ -15,12 +15,14 @@ class SocketListStream : public BodyStream {
                    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
                    scanner::Filter filter,
                    OutputFormat format,
+                   bool tcp_info,
                    scanner::TransportSet transports,
                    std::vector<char> pod_allowed)
       : pages_(std::move(pages)),
         ranges_(std::move(ranges)),
         filter_(std::move(filter)),
         format_(format),
+        tcp_info_(tcp_info),
         pod_allowed_(std::move(pod_allowed)) {
     const bool any_inet = [&] {
       for (auto t : scanner::kAllTransports) {
@@ -88,9 +90,9 @@ class SocketListStream : public BodyStream {
           out += ',';
         }
         first_item_ = false;
-        out += pages_->socketsJson(run_begin, pos_);
+        out += pages_->socketsJson(run_begin, pos_, tcp_info_);
       } else {
-        out += pages_->tableRows(run_begin, pos_);
+        out += pages_->tableRows(run_begin, pos_, tcp_info_);
       }
     }
     if (pass_ < passes_.size()) {
@@ -112,8 +114,8 @@ class SocketListStream : public BodyStream {
   }
 
   std::size_t runBytes(std::uint32_t first, std::uint32_t last) const {
-    return format_ == OutputFormat::Json ? pages_->socketsJsonBytes(first, last)
-                                         : pages_->tableRowsBytes(first, last);
+    return format_ == OutputFormat::Json ? pages_->socketsJsonBytes(first, last, tcp_info_)
+                                         : pages_->tableRowsBytes(first, last, tcp_info_);
   }
 
   bool selects(std::uint32_t i) const {
@@ -138,6 +140,7 @@ class SocketListStream : public BodyStream {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges_;
   scanner::Filter filter_;
   OutputFormat format_;
+  bool tcp_info_;
   std::vector<char> pod_allowed_;  // by pod number; empty: no pod restriction
   std::vector<Pass> passes_;
   std::size_t pass_ = 0;
@@ -187,7 +190,8 @@ std::shared_ptr<BodyStream> makeSocketListStream(std::shared_ptr<const SnapshotP
     ranges.emplace_back(0, static_cast<std::uint32_t>(snapshot.scan().sockets.size()));
   }
   return std::make_shared<SocketListStream>(std::move(pages), std::move(ranges), query.filter,
-                                            query.format, query.transports, std::move(pod_allowed));
+                                            query.format, query.tcp_info, query.transports,
+                                            std::move(pod_allowed));
 }
 
 }  // namespace podnetstat::agent

@@ -29,6 +29,7 @@ enum LongOption : int {
   kNetnsDir,
   kJson,
   kBackend,
+  kTcpInfo,
   kFamilyInet,
   kFamilyInet6,
   kFamilyUnix,
@@ -75,6 +76,7 @@ constexpr option kLongOptions[] = {
     {"netns-dir", required_argument, nullptr, kNetnsDir},
     {"json", no_argument, nullptr, kJson},
     {"backend", required_argument, nullptr, kBackend},
+    {"tcp-info", no_argument, nullptr, kTcpInfo},
     {"pods", no_argument, nullptr, kPods},
     {"cri-endpoint", required_argument, nullptr, kCriEndpoint},
     {"kubelet-url", required_argument, nullptr, kKubeletUrl},
@@ -89,7 +91,8 @@ constexpr const char* kListUsage =
     "                       [-i | -r | -g | -s]\n"
     "                       [--all-netns] [--netns NAME]... [--netns-pid PID]... [--no-host]\n"
     "                       [--json] [--proc-root DIR] [--netns-dir DIR]\n"
-    "                       [--backend procfs|netlink|auto] [--pods [--cri-endpoint EP]\n"
+    "                       [--backend procfs|netlink|auto] [--tcp-info]\n"
+    "                       [--pods [--cri-endpoint EP]\n"
     "                       [--kubelet-url URL] [--kubelet-ca FILE]\n"
     "                       [--kubelet-insecure-skip-verify] [--kubelet-token-file FILE]]\n"
     "\n"
@@ -124,6 +127,8 @@ constexpr const char* kListUsage =
     "      --backend B     procfs (default: rows in the kernel's file order, as netstat),\n"
     "                      netlink (sock_diag from inside each namespace; needs CAP_SYS_ADMIN;\n"
     "                      also reads namespaces no process lives in), or auto\n"
+    "      --tcp-info      under each TCP row, its tcp_info as `ss -tin` prints it (--json:\n"
+    "                      tcpInfo); needs netlink (alone it implies --backend auto)\n"
     "\n"
     "Pods:\n"
     "      --pods          a Pod column (namespace/name, '-' for none) and, with several\n"
@@ -353,8 +358,12 @@ Result<bool> takeNamespaceOption(int c, const char* arg, ListArgs& args) {
                      ErrorKind::Invalid};
       }
       args.backend = *backend;
+      args.backend_given = true;
       return true;
     }
+    case kTcpInfo:
+      args.format.tcp_info = true;
+      return true;
     default:
       return false;
   }
@@ -460,6 +469,15 @@ Result<ListArgs> parseListArgs(int argc, char** argv) {
   if (optind < argc) {
     return Error{"unexpected argument '" + std::string(argv[optind]) + "'", ErrorKind::Invalid};
   }
+  if (args.format.tcp_info) {
+    if (args.backend == scanner::Backend::Procfs && args.backend_given) {
+      return Error{"--tcp-info needs --backend netlink or auto: /proc/net/tcp has no tcp_info",
+                   ErrorKind::Invalid};
+    }
+    if (!args.backend_given) {
+      args.backend = scanner::Backend::Auto;
+    }
+  }
   const ProtocolFlags& flags = selection.protocols;
   args.format.mode = selection.all != 0
                          ? ListMode::All
@@ -481,6 +499,7 @@ scanner::ScanOptions scanOptionsFor(const ListArgs& args) {
   options.cgroups = args.pods;  // the pod index places processes by their cgroups
   options.all_netns = args.all_netns;
   options.backend = args.backend;
+  options.tcp_info = args.format.tcp_info;
   options.netns_names = args.netns_names;
   options.netns_pids = args.netns_pids;
   const bool explicit_netns = !args.netns_names.empty() || !args.netns_pids.empty();

@@ -124,7 +124,7 @@ int runJson(const ListArgs& args, const scanner::ScanResult& scan, const ListPod
     }
     out += first ? "\n" : ",\n";
     first = false;
-    appendSocketJson(out, s, scan, pods.sockets.of(i, pods.index));
+    appendSocketJson(out, s, scan, pods.sockets.of(i, pods.index), args.format.tcp_info);
   }
   out += first ? "]\n" : "\n]\n";
   writeOut(out);
@@ -237,6 +237,12 @@ int runView(const ListArgs& args, const scanner::Scanner& scanner) {
   if (!scan) {
     std::fprintf(stderr, "podnetstat list: %s\n", scan.error().message.c_str());
     return 1;
+  }
+  if (args.format.tcp_info && scan->backend != scanner::Backend::Netlink) {
+    // auto without CAP_SYS_ADMIN: the tables are netstat's, the detail lines cannot be had.
+    std::fprintf(stderr,
+                 "podnetstat list: --tcp-info: no CAP_SYS_ADMIN, so no netlink; /proc/net/tcp "
+                 "has no tcp_info\n");
   }
   ListPods pods;
   if (args.pods) {

@@ -55,6 +55,17 @@ void appendSnapshotFamilies(std::string& out, const SnapshotPages* pages) {
   if (pages != nullptr) {
     out += pages->undeclaredSeries();
   }
+  appendMetricHeader(out, "podnetstat_listen_queue_length", "gauge",
+                     "Connections waiting in a TCP listener's accept queue, per listener.");
+  if (pages != nullptr) {
+    out += pages->listenQueueLengthSeries();
+  }
+  appendMetricHeader(out, "podnetstat_listen_queue_max", "gauge",
+                     "A TCP listener's accept queue maximum (its backlog), per listener; "
+                     "netlink backend only.");
+  if (pages != nullptr) {
+    out += pages->listenQueueMaxSeries();
+  }
 }
 
 void appendDurationHistogram(std::string& out, const ScanMetrics::Totals& t) {
@@ -227,6 +238,43 @@ std::string socketSeries(const Snapshot& snapshot) {
     out += escapeLabelValue(state);
     out += "\"} ";
     appendJsonUint(out, count);
+    out += '\n';
+  }
+  return out;
+}
+
+std::string listenQueueSeries(const Snapshot& snapshot, bool max) {
+  const auto& scan = snapshot.scan();
+  std::map<std::string, std::uint64_t> series;  // labels -> value
+  for (std::uint32_t i = 0; i < scan.sockets.size(); ++i) {
+    const auto& s = scan.sockets[i];
+    if (!scanner::isTcp(s.transport) ||
+        s.state != static_cast<std::uint8_t>(scanner::TcpState::Listen) ||
+        (max && !s.accept_queue_max)) {
+      continue;
+    }
+    std::string labels;
+    appendPodSeriesLabels(labels, snapshot.pod(snapshot.socketPod(i)));
+    labels += R"(,netns=")";
+    labels += escapeLabelValue(netnsLabel(scan.namespaces[s.netns_index]));
+    labels += R"(",transport=")";
+    labels += scanner::transportName(s.transport);
+    labels += R"(",address=")";
+    labels += s.local.ip.toString();
+    labels += R"(",port=")";
+    labels += std::to_string(s.local.port);
+    labels += '"';
+    series[labels] += max ? *s.accept_queue_max : s.rx_queue;
+  }
+  const std::string_view name =
+      max ? "podnetstat_listen_queue_max" : "podnetstat_listen_queue_length";
+  std::string out;
+  for (const auto& [labels, value] : series) {
+    out += name;
+    out += '{';
+    out += labels;
+    out += "} ";
+    appendJsonUint(out, value);
     out += '\n';
   }
   return out;

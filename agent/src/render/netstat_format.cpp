@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "podnetstat/agent/render/labels.h"
+#include "podnetstat/agent/render/tcp_info_text.h"
 
 namespace podnetstat::agent {
 namespace {
@@ -475,6 +476,9 @@ void NetstatRenderer::appendRow(std::string& out, const Socket& s, const ScanRes
     appendUnixRow(out, s, scan);
   } else {
     appendInetRow(out, s, scan);
+    if (options_.tcp_info) {
+      appendSsTcpInfoLine(out, s);
+    }
   }
 }
 
@@ -623,7 +627,7 @@ void NetstatRenderer::appendSocketsWithColumn(
       }
       for (const auto& [s, text] : tables.at(static_cast<std::size_t>(t))) {
         cell(text);
-        appendInetRow(out, *s, scan);
+        appendRow(out, *s, scan);
       }
     }
   }

@@ -82,8 +82,17 @@ std::string nodeJson(const NodeInfo& node,
   appendJsonString(out, node.kernel);
   out += R"(,"backend":)";
   // The backend that read the tables; before the first scan, the one it will use.
-  appendJsonString(
-      out, scanner::backendName(snapshot != nullptr ? snapshot->scan().backend : node.backend));
+  const scanner::Backend backend = snapshot != nullptr ? snapshot->scan().backend : node.backend;
+  appendJsonString(out, scanner::backendName(backend));
+  // Whether sockets can carry tcpInfo (?tcpInfo=true) and listeners their accept-queue maximum.
+  out += R"(,"tcpInfo":{"available":)";
+  if (backend == scanner::Backend::Netlink) {
+    out += R"(true,"reason":null})";
+  } else {
+    out += R"(false,"reason":"the procfs backend reads /proc/net/tcp, which has no tcp_info, )"
+           R"(congestion control or accept-queue maximum: these come from netlink sock_diag, )"
+           R"x(which needs CAP_SYS_ADMIN (--backend=netlink or auto)"})x";
+  }
   out += R"(,"sources":{"cri":)";
   appendHealthJson(out, metadata == nullptr ? nullptr : &metadata->cri);
   out += R"(,"kubelet":)";

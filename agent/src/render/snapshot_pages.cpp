@@ -66,6 +66,8 @@ SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot)
   net_counter_series_ = agent::netCounterSeries(s);
   listener_series_ = agent::listenerSeries(s);
   undeclared_series_ = agent::undeclaredSeries(s);
+  listen_queue_length_series_ = agent::listenQueueSeries(s, false);
+  listen_queue_max_series_ = agent::listenQueueSeries(s, true);
   for (const Listener& l : s.listeners().listeners()) {
     listener_tails_.open();
     appendListenerJsonTail(listener_tails_.text, l);
@@ -73,16 +75,50 @@ SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot)
   listener_tails_.close();
 }
 
-std::string_view SnapshotPages::socketsJson(std::uint32_t first, std::uint32_t last) const {
+std::string_view SnapshotPages::socketsJson(std::uint32_t first,
+                                            std::uint32_t last,
+                                            bool tcp_info) const {
   if (first >= last) {
     return {};
+  }
+  if (tcp_info) {
+    const std::string_view rows = socketJsonWithTcpInfo().rows(first, last);
+    return rows.substr(0, rows.size() - 1);
   }
   return std::string_view(socket_json_)
       .substr(socket_json_starts_[first],
               socket_json_starts_[last] - 1 - socket_json_starts_[first]);
 }
 
-const SocketTable& SnapshotPages::socketTable() const {
+std::size_t SnapshotPages::socketsJsonBytes(std::uint32_t first,
+                                            std::uint32_t last,
+                                            bool tcp_info) const {
+  const auto& starts = tcp_info ? socketJsonWithTcpInfo().starts : socket_json_starts_;
+  return starts[last] - starts[first];
+}
+
+const TextRows& SnapshotPages::socketJsonWithTcpInfo() const {
+  // Both tcpInfo forms are rendered together: most snapshots are never asked for either.
+  socketTable(true);
+  return tables_->json_tcp_info;
+}
+
+const SocketTable& SnapshotPages::socketTable(bool tcp_info) const {
+  if (tcp_info) {
+    std::call_once(tables_->tcp_info_once, [this] {
+      const Snapshot& s = *snapshot_;
+      tables_->sockets_tcp_info = renderSocketTable(s, true);
+      TextRows& json = tables_->json_tcp_info;
+      const auto& sockets = s.scan().sockets;
+      for (std::uint32_t i = 0; i < sockets.size(); ++i) {
+        json.open();
+        appendSocketJson(json.text, sockets[i], s.scan(), s.socketPodOf(i), true);
+        json.text += ',';
+      }
+      json.close();
+    });
+    return tables_->sockets_tcp_info;
+  }
   std::call_once(tables_->sockets_once,
                  [this] { tables_->sockets = renderSocketTable(*snapshot_); });
   return tables_->sockets;
@@ -94,15 +130,19 @@ const ListenerTableText& SnapshotPages::listenerTable() const {
   return tables_->listeners;
 }
 
-std::string_view SnapshotPages::tableRows(std::uint32_t first, std::uint32_t last) const {
+std::string_view SnapshotPages::tableRows(std::uint32_t first,
+                                          std::uint32_t last,
+                                          bool tcp_info) const {
   if (first >= last) {
     return {};
   }
-  return socketTable().rows.rows(first, last);
+  return socketTable(tcp_info).rows.rows(first, last);
 }
 
-std::size_t SnapshotPages::tableRowsBytes(std::uint32_t first, std::uint32_t last) const {
-  const auto& starts = socketTable().rows.starts;
+std::size_t SnapshotPages::tableRowsBytes(std::uint32_t first,
+                                          std::uint32_t last,
+                                          bool tcp_info) const {
+  const auto& starts = socketTable(tcp_info).rows.starts;
   return starts[last] - starts[first];
 }
 

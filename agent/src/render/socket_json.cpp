@@ -126,6 +126,133 @@ void appendUnixFields(std::string& out, const Socket& s) {
   appendJsonString(out, scanner::socketStateName(s));
 }
 
+/// How a tcp_info field is written: as the kernel counts it, microseconds as milliseconds, or
+/// bytes per second as bits per second.
+enum class Unit : std::uint8_t { Count, UsecAsMs, BytesAsBits };
+
+struct TcpInfoKey {
+  scanner::TcpInfoField field;
+  std::string_view key;
+  Unit unit;
+};
+
+using F = scanner::TcpInfoField;
+
+// The tcpInfo object's fields, in the order written (docs/openapi.json: TcpInfo).
+constexpr std::array<TcpInfoKey, 39> kTcpInfoKeys = {{
+    {F::Rtt, "rttMs", Unit::UsecAsMs},
+    {F::Rttvar, "rttVarMs", Unit::UsecAsMs},
+    {F::MinRtt, "minRttMs", Unit::UsecAsMs},
+    {F::Rto, "rtoMs", Unit::UsecAsMs},
+    {F::Ato, "atoMs", Unit::UsecAsMs},
+    {F::SndMss, "mss", Unit::Count},
+    {F::RcvMss, "rcvMss", Unit::Count},
+    {F::Advmss, "advMss", Unit::Count},
+    {F::Pmtu, "pmtu", Unit::Count},
+    {F::SndCwnd, "cwnd", Unit::Count},
+    {F::SndSsthresh, "ssthresh", Unit::Count},
+    {F::Unacked, "unacked", Unit::Count},
+    {F::Sacked, "sacked", Unit::Count},
+    {F::Retrans, "retrans", Unit::Count},
+    {F::TotalRetrans, "totalRetrans", Unit::Count},
+    {F::Lost, "lost", Unit::Count},
+    {F::Reordering, "reordering", Unit::Count},
+    {F::BytesSent, "bytesSent", Unit::Count},
+    {F::BytesAcked, "bytesAcked", Unit::Count},
+    {F::BytesReceived, "bytesReceived", Unit::Count},
+    {F::BytesRetrans, "bytesRetrans", Unit::Count},
+    {F::SegsOut, "segsOut", Unit::Count},
+    {F::SegsIn, "segsIn", Unit::Count},
+    {F::DataSegsOut, "dataSegsOut", Unit::Count},
+    {F::DataSegsIn, "dataSegsIn", Unit::Count},
+    {F::NotsentBytes, "notsentBytes", Unit::Count},
+    {F::Delivered, "delivered", Unit::Count},
+    {F::DeliveryRate, "deliveryRateBps", Unit::BytesAsBits},
+    {F::PacingRate, "pacingRateBps", Unit::BytesAsBits},
+    {F::MaxPacingRate, "maxPacingRateBps", Unit::BytesAsBits},
+    {F::LastDataSent, "lastSendMs", Unit::Count},
+    {F::LastDataRecv, "lastReceiveMs", Unit::Count},
+    {F::LastAckRecv, "lastAckMs", Unit::Count},
+    {F::BusyTime, "busyMs", Unit::UsecAsMs},
+    {F::RwndLimited, "rwndLimitedMs", Unit::UsecAsMs},
+    {F::SndbufLimited, "sndbufLimitedMs", Unit::UsecAsMs},
+    {F::RcvRtt, "rcvRttMs", Unit::UsecAsMs},
+    {F::RcvSpace, "rcvSpace", Unit::Count},
+    {F::SndWnd, "sndWnd", Unit::Count},
+}};
+
+// The memory object's fields, in SK_MEMINFO_* order.
+constexpr std::array<std::string_view, scanner::kSkMemFieldCount> kMemoryKeys = {
+    "rmemAlloc",  "rcvbuf", "wmemAlloc", "sndbuf", "fwdAlloc",
+    "wmemQueued", "optmem", "backlog",   "drops"};
+
+/// `{"rttMs":..., ..., "congestion":..., "memory":{...}}`: the fields the kernel sent; a field it
+/// did not send is left out. A rate of ~0 (no limit) is left out too.
+void appendTcpInfoObject(std::string& out, const scanner::TcpDetails& d) {
+  out += '{';
+  bool first = true;
+  auto key = [&](std::string_view k) {
+    if (!first) {
+      out += ',';
+    }
+    first = false;
+    appendKey(out, k);
+  };
+  for (const TcpInfoKey& k : kTcpInfoKeys) {
+    const auto v = d.field(k.field);
+    if (!v || (k.unit == Unit::BytesAsBits && *v == ~std::uint64_t{0})) {
+      continue;
+    }
+    key(k.key);
+    switch (k.unit) {
+      case Unit::Count:
+        appendInt(out, *v);
+        break;
+      case Unit::UsecAsMs:
+        appendJsonMillis(out, static_cast<double>(*v) / 1000.0);
+        break;
+      case Unit::BytesAsBits:
+        appendInt(out, *v * 8);
+        break;
+    }
+  }
+  if (!d.congestion.empty()) {
+    key("congestion");
+    appendJsonString(out, d.congestion);
+  }
+  if (d.skmem_count > 0) {
+    key("memory");
+    out += '{';
+    for (std::size_t i = 0; i < d.skmem_count; ++i) {
+      if (i > 0) {
+        out += ',';
+      }
+      appendKey(out, kMemoryKeys[i]);
+      appendInt(out, d.skmem[i]);
+    }
+    out += '}';
+  }
+  out += '}';
+}
+
+/// `,"acceptQueue":{"length":N,"max":M}` for a TCP listener (max null where only procfs was
+/// read: /proc/net/tcp does not show it); nothing for other sockets.
+void appendAcceptQueue(std::string& out, const Socket& s) {
+  if (!scanner::isTcp(s.transport) ||
+      s.state != static_cast<std::uint8_t>(scanner::TcpState::Listen)) {
+    return;
+  }
+  out += ",\"acceptQueue\":{\"length\":";
+  appendInt(out, s.rx_queue);
+  out += ",\"max\":";
+  if (s.accept_queue_max) {
+    appendInt(out, *s.accept_queue_max);
+  } else {
+    out += "null";
+  }
+  out += '}';
+}
+
 void appendInetFields(std::string& out, const Socket& s) {
   appendKey(out, "local");
   appendEndpoint(out, s.local);
@@ -155,6 +282,7 @@ void appendInetFields(std::string& out, const Socket& s) {
   out += ',';
   appendKey(out, "timeout");
   appendInt(out, s.timeout);
+  appendAcceptQueue(out, s);
 }
 
 /// `{"inode":...,"name":...,"names":[...]`: how a namespace starts, as a reference and as an
@@ -319,7 +447,8 @@ void appendPodJson(std::string& out,
 void appendSocketJson(std::string& out,
                       const Socket& s,
                       const ScanResult& scan,
-                      const std::optional<k8s::SocketPod>& pod) {
+                      const std::optional<k8s::SocketPod>& pod,
+                      bool tcp_info) {
   out += '{';
   appendKey(out, "transport");
   appendJsonString(out, scanner::transportName(s.transport));
@@ -345,6 +474,15 @@ void appendSocketJson(std::string& out,
   out += ',';
   appendKey(out, "pod");
   appendPodRefJson(out, pod);
+  if (tcp_info && s.transport != Transport::Unix) {
+    out += ',';
+    appendKey(out, "tcpInfo");
+    if (s.tcp && (s.tcp->hasInfo() || !s.tcp->congestion.empty())) {
+      appendTcpInfoObject(out, *s.tcp);
+    } else {
+      out += "null";
+    }
+  }
   out += '}';
 }
 

@@ -8,12 +8,13 @@
 
 namespace podnetstat::agent {
 
-SocketTable renderSocketTable(const Snapshot& snapshot) {
+SocketTable renderSocketTable(const Snapshot& snapshot, bool tcp_info) {
   NetstatOptions options;
   options.mode = ListMode::All;
   options.numeric_hosts = options.numeric_ports = options.numeric_users = true;
   options.extend = true;
   options.programs = true;
+  options.tcp_info = tcp_info;
   NetstatRenderer renderer(options, nullptr);
 
   const auto& scan = snapshot.scan();

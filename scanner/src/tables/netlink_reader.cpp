@@ -22,6 +22,10 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <string_view>
+
+#include "podnetstat/scanner/tcp_info.h"
 
 #include "sys/netlink.h"
 #include "sys/netns_enter.h"
@@ -80,7 +84,11 @@ void fillInet(const inet_diag_msg& m, Transport t, Socket& s) {
   s.remote.port = ntohs(m.id.idiag_dport);
   s.state = m.idiag_state;
   s.rx_queue = m.idiag_rqueue;
-  s.tx_queue = m.idiag_state == static_cast<std::uint8_t>(TcpState::Listen) ? 0 : m.idiag_wqueue;
+  const bool listening = m.idiag_state == static_cast<std::uint8_t>(TcpState::Listen);
+  s.tx_queue = listening ? 0 : m.idiag_wqueue;
+  if (listening && (t == Transport::Tcp || t == Transport::Tcp6)) {
+    s.accept_queue_max = m.idiag_wqueue;  // sk_max_ack_backlog
+  }
   s.timer.active = m.idiag_timer;
   s.timer.when_ticks = m.idiag_timer == 0 ? 0 : (m.idiag_expires + 9) / 10;
   if (m.idiag_timer == 1) {
@@ -129,12 +137,39 @@ void fillUnix(const unix_diag_msg& m, std::uint32_t payload_len, Socket& s) {
   }
 }
 
+/// The attributes after an inet_diag_msg, as TcpDetails; null when none of them came (request
+/// and time-wait sockets) or they are malformed (counted by the caller as a skip).
+std::shared_ptr<const TcpDetails> tcpDetails(const inet_diag_msg& m,
+                                             std::uint32_t payload_len,
+                                             bool& malformed) {
+  const std::size_t head = align4(sizeof m);
+  if (payload_len <= head) {
+    return nullptr;
+  }
+  auto details = std::make_shared<TcpDetails>();
+  const std::string_view attrs(reinterpret_cast<const char*>(&m) + head, payload_len - head);
+  malformed = !parseTcpDiagAttributes(attrs, *details);
+  if (!details->hasInfo() && details->congestion.empty() && details->skmem_count == 0) {
+    return nullptr;
+  }
+  return details;
+}
+
+/// The extensions asked of sock_diag for TCP with tcp_info on (inet_diag_req_v2::idiag_ext:
+/// bit n-1 asks for attribute n).
+constexpr std::uint8_t kTcpExtensions =
+    (1U << (INET_DIAG_INFO - 1)) | (1U << (INET_DIAG_CONG - 1)) | (1U << (INET_DIAG_SKMEMINFO - 1));
+
 }  // namespace
 
 NetlinkTableReader::NetlinkTableReader(int proc_fd,
                                        std::filesystem::path netns_dir,
-                                       TableReader& fallback)
-    : proc_fd_(proc_fd), netns_dir_(std::move(netns_dir)), fallback_(fallback) {}
+                                       TableReader& fallback,
+                                       bool tcp_info)
+    : proc_fd_(proc_fd),
+      netns_dir_(std::move(netns_dir)),
+      fallback_(fallback),
+      tcp_info_(tcp_info) {}
 
 procfs::UniqueFd NetlinkTableReader::takeIdleSocket(std::uint64_t netns) {
   std::lock_guard lock(mutex_);
@@ -232,6 +267,10 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
     // TCP sockets that are only bound (CLOSE, and 6.8's BOUND_INACTIVE) are in sock_diag but
     // never in /proc/net/tcp: leave them out so both backends list the same sockets.
     req.idiag_states = isTcp(transport) ? kAllStates & ~((1U << 7) | (1U << 13)) : kAllStates;
+    const bool with_details = tcp_info_ && isTcp(transport);
+    if (with_details) {
+      req.idiag_ext = kTcpExtensions;
+    }
     if (isRaw(transport)) {
       req.pad = IPPROTO_RAW;  // inet_diag_req_raw's sdiag_raw_protocol: every raw protocol
     }
@@ -244,7 +283,15 @@ Result<ParseCounts> NetlinkTableReader::read(const NetNamespace& ns,
       if (m->idiag_family != target.family) {
         return;  // e.g. v4 sockets of a dual-stack dump
       }
-      fillInet(*m, transport, out.emplace_back());
+      Socket& s = out.emplace_back();
+      fillInet(*m, transport, s);
+      if (with_details) {
+        bool malformed = false;
+        s.tcp = tcpDetails(*m, h->nlmsg_len - kHeaderLen, malformed);
+        if (malformed) {
+          ++counts.skipped;  // the row is kept; what of its attributes was well-formed too
+        }
+      }
       ++counts.rows;
     });
   }

@@ -15,10 +15,14 @@ namespace podnetstat::scanner {
 
 /// Reads tables through NETLINK_SOCK_DIAG from inside each namespace; see netlink_reader.cpp.
 /// Transports the kernel has no sock_diag for, and namespaces it cannot enter but that have a
-/// process, go to `fallback` (procfs).
+/// process, go to `fallback` (procfs). With `tcp_info`, TCP dumps also ask for tcp_info,
+/// congestion control and memory (Socket::tcp).
 class NetlinkTableReader final : public TableReader {
  public:
-  NetlinkTableReader(int proc_fd, std::filesystem::path netns_dir, TableReader& fallback);
+  NetlinkTableReader(int proc_fd,
+                     std::filesystem::path netns_dir,
+                     TableReader& fallback,
+                     bool tcp_info = false);
 
   Result<ParseCounts> read(const NetNamespace& ns,
                            Transport transport,
@@ -42,6 +46,7 @@ class NetlinkTableReader final : public TableReader {
   int proc_fd_;
   std::filesystem::path netns_dir_;
   TableReader& fallback_;
+  bool tcp_info_;
   std::mutex mutex_;
   std::map<std::uint64_t, std::vector<procfs::UniqueFd>> idle_;
 };

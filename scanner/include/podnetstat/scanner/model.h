@@ -4,12 +4,15 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "podnetstat/scanner/tcp_info.h"
 
 namespace podnetstat::scanner {
 
@@ -167,6 +170,12 @@ struct Socket {
   std::int64_t timeout = 0;  // icsk_probes_out for TCP
   std::uint64_t inode = 0;   // 0 for request and time-wait sockets: they have no owner
   std::uint32_t ref_count = 0;
+  /// A TCP listener's accept-queue maximum (its backlog; the length is rx_queue). Only sock_diag
+  /// tells it: /proc/net/tcp prints 0 there.
+  std::optional<std::uint32_t> accept_queue_max;
+  /// TCP only, with ScanOptions::tcp_info and the netlink backend: what sock_diag tells beyond
+  /// the row (tcp_info, congestion control, memory). Null otherwise.
+  std::shared_ptr<const TcpDetails> tcp;
 
   // Unix.
   std::uint32_t unix_flags = 0;

@@ -44,6 +44,9 @@ struct ScanOptions {
   /// Also read every process's /proc/<pid>/cgroup in step 1 (ScanResult::cgroups), so that
   /// whoever places processes in pods need not walk /proc again.
   bool cgroups = false;
+  /// With the netlink backend: also ask sock_diag for every TCP socket's tcp_info, congestion
+  /// control and memory (Socket::tcp). Procfs has none of it and ignores this.
+  bool tcp_info = false;
 };
 
 /// Reads one namespace's socket tables. The procfs implementation reads /proc/<pid>/net/<file>

@@ -48,11 +48,13 @@ struct SocketQuery {
   std::optional<std::string> k8s_namespace;
   std::optional<std::string> pod;
   OutputFormat format = OutputFormat::Json;
+  /// `tcpInfo`: each TCP socket's tcp_info (JSON `tcpInfo`; the table: ss's detail line).
+  bool tcp_info = false;
 };
 
 /// The parameters a socket list accepts, in the order error messages list them.
 inline constexpr const char* kSocketQueryParams =
-    "transport, state, listening, connected, port, pid, netns, namespace, pod, format";
+    "transport, state, listening, connected, port, pid, netns, namespace, pod, format, tcpInfo";
 
 /// Parses the parameters of a socket list. `transport` and `state` are comma lists and may be
 /// repeated (their union); every other parameter may appear once. Unknown parameters, empty or

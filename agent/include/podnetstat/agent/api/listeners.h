@@ -28,7 +28,7 @@ struct ListenerQuery {
 /// The parameters /api/v1/listeners accepts, in the order error messages list them.
 inline constexpr const char* kListenerQueryParams =
     "transport, state, listening, connected, port, pid, netns, namespace, pod, exposure, "
-    "declared, format";
+    "declared, format, tcpInfo";
 
 /// Parses a listener query: `exposure` is a comma list (repeatable, the union) of loopback, pod,
 /// node; `declared` is true or false, once; the rest as parseSocketQuery(). Unknown parameters and

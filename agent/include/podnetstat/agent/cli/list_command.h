@@ -28,6 +28,7 @@ struct ListArgs {
   std::filesystem::path proc_root = "/proc";
   std::filesystem::path netns_dir = "/var/run/netns";
   scanner::Backend backend = scanner::Backend::Procfs;  // --backend
+  bool backend_given = false;                           // --backend was on the command line
   bool all_netns = false;                               // --all-netns
   bool no_host = false;                                 // --no-host
   std::vector<std::string> netns_names;                 // --netns NAME...

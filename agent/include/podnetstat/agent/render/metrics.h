@@ -32,6 +32,12 @@ void appendPodSeriesLabels(std::string& out, const k8s::Pod* pod);
 /// podnetstat_sockets{namespace,pod,netns,transport,state} series of `snapshot` (no HELP/TYPE).
 std::string socketSeries(const Snapshot& snapshot);
 
+/// What podnetstat_listen_queue_length (`max` false) or podnetstat_listen_queue_max (`max` true)
+/// shows: per TCP listener, {namespace,pod,netns,transport,address,port} (no HELP/TYPE). Listeners
+/// that share an address and port (SO_REUSEPORT) are summed. The maximum only where netlink read
+/// it: procfs has the length alone.
+std::string listenQueueSeries(const Snapshot& snapshot, bool max);
+
 /// The HTTP server's counters shown on the page.
 struct ServerCounters {
   std::uint64_t requests = 0;

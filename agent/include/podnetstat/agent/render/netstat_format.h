@@ -31,6 +31,7 @@ struct NetstatOptions {
   bool programs = false;       // -p: PID/Program name column
   bool timers = false;         // -o: Timer column (inet only)
   bool wide = false;           // -W: addresses are never cut
+  bool tcp_info = false;       // --tcp-info: ss's tcp_info line under each TCP row
   /// Print the "Active Internet connections" block (some inet protocol was selected), and the
   /// rows of these transports in it.
   bool inet_block = true;

@@ -32,20 +32,24 @@ class SnapshotPages {
   /// `{"node":...,"scannedAt":...,"scanDurationMs":...,"items":[` — the head of every list.
   const std::string& listHead() const { return list_head_; }
 
-  /// The JSON objects of sockets [first, last), comma separated.
-  std::string_view socketsJson(std::uint32_t first, std::uint32_t last) const;
+  /// The JSON objects of sockets [first, last), comma separated; with `tcp_info`, each with its
+  /// `tcpInfo` (rendered on the first such request).
+  std::string_view socketsJson(std::uint32_t first,
+                               std::uint32_t last,
+                               bool tcp_info = false) const;
 
-  /// socketsJson(first, last).size() + 1, without building the view.
-  std::size_t socketsJsonBytes(std::uint32_t first, std::uint32_t last) const {
-    return socket_json_starts_[last] - socket_json_starts_[first];
-  }
+  /// socketsJson(first, last, tcp_info).size() + 1, without building the view.
+  std::size_t socketsJsonBytes(std::uint32_t first,
+                               std::uint32_t last,
+                               bool tcp_info = false) const;
 
   /// The netstat rows (`list -anpe`, newline included) of sockets [first, last), concatenated,
-  /// each opened by the namespace and pod columns.
-  std::string_view tableRows(std::uint32_t first, std::uint32_t last) const;
+  /// each opened by the namespace and pod columns; with `tcp_info`, a TCP row is followed by
+  /// ss's detail line (render/tcp_info_text.h).
+  std::string_view tableRows(std::uint32_t first, std::uint32_t last, bool tcp_info = false) const;
 
-  /// tableRows(first, last).size().
-  std::size_t tableRowsBytes(std::uint32_t first, std::uint32_t last) const;
+  /// tableRows(first, last, tcp_info).size().
+  std::size_t tableRowsBytes(std::uint32_t first, std::uint32_t last, bool tcp_info = false) const;
 
   /// netstat's title and column lines of the inet (true) or unix (false) block, with the
   /// namespace and pod columns.
@@ -69,6 +73,11 @@ class SnapshotPages {
 
   const std::string& undeclaredSeries() const { return undeclared_series_; }
 
+  /// podnetstat_listen_queue_length and _max series (no HELP/TYPE lines).
+  const std::string& listenQueueLengthSeries() const { return listen_queue_length_series_; }
+
+  const std::string& listenQueueMaxSeries() const { return listen_queue_max_series_; }
+
   /// The fields listener `i` adds to its socket object (`,"exposure":...}`), closing the object.
   std::string_view listenerJsonTail(std::size_t i) const;
 
@@ -83,9 +92,13 @@ class SnapshotPages {
     SocketTable sockets;
     std::once_flag listeners_once;
     ListenerTableText listeners;
+    std::once_flag tcp_info_once;
+    SocketTable sockets_tcp_info;
+    TextRows json_tcp_info;  // objects each followed by ','
   };
 
-  const SocketTable& socketTable() const;
+  const SocketTable& socketTable(bool tcp_info = false) const;
+  const TextRows& socketJsonWithTcpInfo() const;
   const ListenerTableText& listenerTable() const;
 
   std::shared_ptr<const Snapshot> snapshot_;
@@ -99,6 +112,8 @@ class SnapshotPages {
   std::string net_counter_series_;
   std::string listener_series_;
   std::string undeclared_series_;
+  std::string listen_queue_length_series_;
+  std::string listen_queue_max_series_;
   TextRows listener_tails_;
   std::unique_ptr<Tables> tables_ = std::make_unique<Tables>();
 };

@@ -17,11 +17,14 @@
 namespace podnetstat::agent {
 
 /// Appends the socket object of DESIGN.md for `s`, with every owner, its namespace and its pod
-/// (`pod`: null when nullopt).
+/// (`pod`: null when nullopt); a TCP listener's `acceptQueue`. With `tcp_info`, also `tcpInfo`:
+/// what sock_diag told of a TCP socket, or null (procfs, another transport, a socket the kernel
+/// sends no tcp_info for).
 void appendSocketJson(std::string& out,
                       const scanner::Socket& s,
                       const scanner::ScanResult& scan,
-                      const std::optional<k8s::SocketPod>& pod = std::nullopt);
+                      const std::optional<k8s::SocketPod>& pod = std::nullopt,
+                      bool tcp_info = false);
 
 /// Appends the `pod` field's value of a socket or netns: `{"namespace","name","uid","container"}`
 /// (names null when only the cgroup is known; container null when none), or null.

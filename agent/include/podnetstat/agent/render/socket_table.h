@@ -16,6 +16,7 @@ struct SocketTable {
   TextRows rows;  // one per socket of the snapshot, in its order
 };
 
-SocketTable renderSocketTable(const Snapshot& snapshot);
+/// With `tcp_info`, each TCP row with sock_diag details is followed by ss's detail line.
+SocketTable renderSocketTable(const Snapshot& snapshot, bool tcp_info = false);
 
 }  // namespace podnetstat::agent
