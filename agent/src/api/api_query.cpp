@@ -331,10 +331,6 @@ Result<WatchQuery> takeWatchQuery(std::vector<QueryParam>& params) {
     }
     (name == "timeoutSeconds" ? q.timeout_seconds : q.resource_version) = number;
   }
-  if (!q.watch && (q.resource_version || q.bookmarks || q.timeout_seconds)) {
-    return Error{"resourceVersion, allowWatchBookmarks and timeoutSeconds need watch=true",
-                 ErrorKind::Invalid};
-  }
   params = std::move(rest);
   return q;
 }

@@ -71,7 +71,8 @@ struct WatchQuery {
 };
 
 /// Takes `watch`, `resourceVersion`, `allowWatchBookmarks` and `timeoutSeconds` out of `params`
-/// and parses them; each may appear once, and the last three only with `watch=true`.
+/// and parses them; each may appear once. Without `watch=true` the other three are checked and
+/// then ignored (a list is always of the current scan), as the Kubernetes API ignores them.
 Result<WatchQuery> takeWatchQuery(std::vector<QueryParam>& params);
 
 /// Parses the parameters of a list that has no filters: only `format`, and only `json` unless
