@@ -4,7 +4,9 @@
 
 #include "podnetstat/agent/state/watch_history.h"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <string_view>
 #include <utility>
 
@@ -13,29 +15,29 @@ namespace {
 
 constexpr std::array<const char*, 3> kEventNames = {"ADDED", "MODIFIED", "DELETED"};
 
-constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;
-constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+constexpr std::uint64_t kSeed = 0x84222325cbf29ce4ULL;
 
+// A multiply-xorshift combine: the hashes and fingerprints run over every socket of every scan.
 void mix(std::uint64_t& h, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) {
-    h ^= (v >> (i * 8)) & 0xff;
-    h *= kFnvPrime;
-  }
+  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+  h ^= h >> 29;
 }
 
 void mix(std::uint64_t& h, std::string_view text) {
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= kFnvPrime;
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < text.size(); i += 8) {
+    word = 0;
+    std::memcpy(&word, text.data() + i, std::min<std::size_t>(8, text.size() - i));
+    mix(h, word);
   }
   mix(h, text.size());
 }
 
 void mix(std::uint64_t& h, const scanner::Endpoint& e) {
-  for (const auto b : e.ip.bytes) {
-    h ^= b;
-    h *= kFnvPrime;
-  }
+  std::uint64_t words[2];
+  std::memcpy(words, e.ip.bytes.data(), sizeof words);
+  mix(h, words[0]);
+  mix(h, words[1]);
   mix(h, (static_cast<std::uint64_t>(e.ip.v6) << 16) | e.port);
 }
 
@@ -44,7 +46,7 @@ void mix(std::uint64_t& h, const scanner::Endpoint& e) {
 std::uint64_t fingerprintOf(const Snapshot& snapshot, std::uint32_t i, const Listener* listener) {
   const auto& scan = snapshot.scan();
   const scanner::Socket& s = scan.sockets[i];
-  std::uint64_t h = kFnvOffset;
+  std::uint64_t h = kSeed;
   mix(h, s.state);
   mix(h, s.unix_flags & scanner::kUnixFlagAcceptCon);
   for (const std::uint32_t p : scan.owners(s)) {
@@ -113,7 +115,7 @@ const char* watchEventName(WatchEventType type) {
 }
 
 std::size_t SocketKeyHash::operator()(const SocketKey& k) const noexcept {
-  std::uint64_t h = kFnvOffset;
+  std::uint64_t h = kSeed;
   mix(h, k.netns_inode);
   mix(h, k.inode);
   mix(h, static_cast<std::uint64_t>(k.transport));
@@ -141,6 +143,7 @@ WatchHistory::WatchHistory(std::size_t max_scans, std::size_t max_events)
     : max_scans_(max_scans == 0 ? 1 : max_scans), max_events_(max_events) {}
 
 std::shared_ptr<ScanDiff> WatchHistory::diff(const SnapshotPages& pages,
+                                             const std::vector<SocketKey>& keys,
                                              const SeenMap& seen) const {
   auto out = std::make_shared<ScanDiff>();
   out->generation = pages.resourceVersion();
@@ -173,7 +176,7 @@ std::shared_ptr<ScanDiff> WatchHistory::diff(const SnapshotPages& pages,
       previous_ ? listenerIndexes(previous_->snapshot()) : std::vector<std::int32_t>{};
   const auto& sockets = now.scan().sockets;
   for (std::uint32_t i = 0; i < sockets.size(); ++i) {
-    const SocketKey key = socketKeyOf(now.scan(), i);
+    const SocketKey& key = keys[i];
     const auto before = previous_seen_.find(key);
     const auto here = seen.find(key);
     if (here == seen.end() || here->second.index != i) {
@@ -191,7 +194,7 @@ std::shared_ptr<ScanDiff> WatchHistory::diff(const SnapshotPages& pages,
     // Deleted ones in the previous scan's order.
     const auto& old_sockets = previous_->snapshot().scan().sockets;
     for (std::uint32_t i = 0; i < old_sockets.size(); ++i) {
-      const SocketKey key = socketKeyOf(previous_->snapshot().scan(), i);
+      const SocketKey& key = previous_keys_[i];
       const auto before = previous_seen_.find(key);
       if (before == previous_seen_.end() || before->second.index != i || seen.contains(key)) {
         continue;
@@ -207,18 +210,23 @@ std::shared_ptr<const ScanDiff> WatchHistory::record(
   const Snapshot& now = pages->snapshot();
   const auto listeners = listenerIndexes(now);
   const auto& all = now.listeners().listeners();
+  const auto n = static_cast<std::uint32_t>(now.scan().sockets.size());
+  std::vector<SocketKey> keys;
+  keys.reserve(n);
   SeenMap seen;
-  seen.reserve(now.scan().sockets.size());
-  for (std::uint32_t i = 0; i < now.scan().sockets.size(); ++i) {
+  seen.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
     const Listener* l = listeners[i] >= 0 ? &all[static_cast<std::size_t>(listeners[i])] : nullptr;
-    seen.try_emplace(socketKeyOf(now.scan(), i), Seen{i, fingerprintOf(now, i, l)});
+    keys.push_back(socketKeyOf(now.scan(), i));
+    seen.try_emplace(keys.back(), Seen{i, fingerprintOf(now, i, l)});
   }
   std::shared_ptr<const ScanDiff> result;
   if (previous_) {
-    result = diff(*pages, seen);
+    result = diff(*pages, keys, seen);
   }
   previous_ = pages;
   previous_seen_ = std::move(seen);
+  previous_keys_ = std::move(keys);
 
   std::vector<std::function<void()>> wake;
   {

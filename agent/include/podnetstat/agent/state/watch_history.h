@@ -117,13 +117,16 @@ class WatchHistory {
 
   using SeenMap = std::unordered_map<SocketKey, Seen, SocketKeyHash>;
 
-  std::shared_ptr<ScanDiff> diff(const SnapshotPages& pages, const SeenMap& seen) const;
+  std::shared_ptr<ScanDiff> diff(const SnapshotPages& pages,
+                                 const std::vector<SocketKey>& keys,
+                                 const SeenMap& seen) const;
 
   std::size_t max_scans_;
   std::size_t max_events_;
   // Only the recording thread touches these.
   std::shared_ptr<const SnapshotPages> previous_;
   SeenMap previous_seen_;
+  std::vector<SocketKey> previous_keys_;
 
   mutable std::mutex mu_;
   std::deque<std::shared_ptr<const ScanDiff>> diffs_;
