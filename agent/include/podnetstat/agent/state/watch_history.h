@@ -86,7 +86,7 @@ class WatchHistory {
  public:
   /// Keeps at most `max_scans` diffs and, beyond one diff, at most `max_events` events in all
   /// (the oldest diffs are dropped first).
-  explicit WatchHistory(std::size_t max_scans = 120, std::size_t max_events = 100000);
+  explicit WatchHistory(std::size_t max_scans = 120, std::size_t max_events = 20000);
 
   /// Diffs `pages` against the pages recorded before (the first pages have no diff: everything
   /// is "since the beginning"), keeps the diff and wakes every subscriber. Call before the pages
