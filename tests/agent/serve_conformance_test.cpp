@@ -422,6 +422,13 @@ TEST_F(OpenApiPrism, EveryRouteAndEveryDeclaredStatusPassesPrismsValidation) {
       {"/api/v1/listeners?tcpInfo=true&format=table"},
       {"/api/v1/listeners?exposure=pod&exposure=loopback,node&transport=tcp,udp"},
       {"/api/v1/listeners?declared=false&listening=true"},
+      // Watches: the 410 ERROR of a resourceVersion never given, and streams that end by their
+      // timeout (with bookmarks, or nothing matching).
+      {"/api/v1/sockets?watch=true&resourceVersion=99999999"},
+      {"/api/v1/sockets?watch=true&timeoutSeconds=1&allowWatchBookmarks=true&port=1"},
+      {"/api/v1/listeners?watch=true&timeoutSeconds=1&exposure=pod"},
+      {pod + "/sockets?watch=true&timeoutSeconds=1&listening=true"},
+      {std::string("/api/v1/pods/") + kPodUid + "/sockets?watch=true&timeoutSeconds=1"},
       {"/api/v1/netns/" + ns + "/interfaces?all=true&format=table"},
       {"/api/v1/netns/" + ns + "/interfaces?all=false"},
       {"/api/v1/netns/" + inode + "/routes?family=inet6"},

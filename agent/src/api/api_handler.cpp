@@ -73,6 +73,26 @@ std::invoke_result_t<Parse, const std::vector<QueryParam>&> parsed(std::string_v
   return parse(*params);
 }
 
+/// The same for a list route that can be watched: the watch parameters (takeWatchQuery), then
+/// the route's own.
+template <class Query>
+Result<std::pair<WatchQuery, Query>> parsedWatchable(
+    std::string_view query, Result<Query> (*parse)(const std::vector<QueryParam>&)) {
+  auto params = parseQuery(query);
+  if (!params) {
+    return params.error();
+  }
+  auto watch = takeWatchQuery(*params);
+  if (!watch) {
+    return watch.error();
+  }
+  auto rest = parse(*params);
+  if (!rest) {
+    return rest.error();
+  }
+  return std::pair{*watch, std::move(*rest)};
+}
+
 }  // namespace
 
 std::string kernelRelease() {
@@ -123,12 +143,14 @@ ApiHandler::ApiHandler(const SnapshotStore& store,
                        const ScanMetrics& metrics,
                        NodeInfo node,
                        std::function<HttpServerStats()> http_stats,
-                       bool health_only)
+                       bool health_only,
+                       WatchContext watch)
     : store_(store),
       metrics_(metrics),
       node_(std::move(node)),
       http_stats_(std::move(http_stats)),
-      health_only_(health_only) {}
+      health_only_(health_only),
+      watch_(watch) {}
 
 HttpResponse ApiHandler::operator()(const HttpRequest& request) const {
   if (std::ranges::find(kKnownMethods, request.method) == kKnownMethods.end()) {
@@ -184,6 +206,11 @@ HttpResponse ApiHandler::metrics(const Call& /*call*/) const {
   HttpResponse r;
   r.content_type = kMetricsType;
   r.body = metricsPage(pages.get(), metrics_, server ? &*server : nullptr);
+  if (watch_.counters != nullptr) {
+    const WatchCounters& c = *watch_.counters;
+    appendWatchSeries(
+        r.body, WatchTotals{c.open.load(), c.started.load(), c.events.load(), c.dropped.load()});
+  }
   return r;
 }
 
@@ -261,10 +288,11 @@ HttpResponse ApiHandler::podSocketsByUid(const Call& call) const {
 HttpResponse ApiHandler::socketList(const Call& call,
                                     const std::function<const k8s::Pod*(const Snapshot&)>& pod_of,
                                     const std::string& missing) const {
-  auto query = parsed(call.query, parseSocketQuery);
-  if (!query) {
-    return errorAnswer(400, query.error().message);
+  auto parsed_query = parsedWatchable(call.query, parseSocketQuery);
+  if (!parsed_query) {
+    return errorAnswer(400, parsed_query.error().message);
   }
+  const auto& [watch, query] = *parsed_query;
   auto pages = store_.current();
   if (!pages) {
     return notReady();
@@ -276,21 +304,48 @@ HttpResponse ApiHandler::socketList(const Call& call,
       return errorAnswer(404, missing);
     }
   }
-  const OutputFormat format = query->format;
-  return streamAnswer(format, makeSocketListStream(std::move(pages), *query, pod));
+  const OutputFormat format = query.format;
+  if (watch.watch) {
+    WatchSelection selection{query, std::nullopt,
+                             pod != nullptr ? std::optional(pod->uid) : std::nullopt};
+    return watchAnswer(watch, std::move(pages), std::move(selection), format);
+  }
+  return streamAnswer(format, makeSocketListStream(std::move(pages), query, pod));
 }
 
 HttpResponse ApiHandler::listeners(const Call& call) const {
-  auto query = parsed(call.query, parseListenerQuery);
-  if (!query) {
-    return errorAnswer(400, query.error().message);
+  auto parsed_query = parsedWatchable(call.query, parseListenerQuery);
+  if (!parsed_query) {
+    return errorAnswer(400, parsed_query.error().message);
   }
+  const auto& [watch, query] = *parsed_query;
   auto pages = store_.current();
   if (!pages) {
     return notReady();
   }
-  const OutputFormat format = query->sockets.format;
-  return streamAnswer(format, makeListenerStream(std::move(pages), *query));
+  const OutputFormat format = query.sockets.format;
+  if (watch.watch) {
+    return watchAnswer(watch, std::move(pages), WatchSelection{query.sockets, query, std::nullopt},
+                       format);
+  }
+  return streamAnswer(format, makeListenerStream(std::move(pages), query));
+}
+
+HttpResponse ApiHandler::watchAnswer(const WatchQuery& watch,
+                                     std::shared_ptr<const SnapshotPages> pages,
+                                     WatchSelection selection,
+                                     OutputFormat format) const {
+  if (watch_.history == nullptr || watch_.counters == nullptr) {
+    return errorAnswer(400, "parameter 'watch': this server does not follow changes");
+  }
+  if (format != OutputFormat::Json) {
+    return errorAnswer(400, "parameter 'format': a watch streams JSON events only");
+  }
+  HttpResponse r;
+  r.content_type = kJsonLinesType;
+  r.events = makeWatchStream(*watch_.history, std::move(pages), std::move(selection), watch,
+                             watch_.limits, *watch_.counters);
+  return r;
 }
 
 HttpResponse ApiHandler::netnsView(const Call& call) const {

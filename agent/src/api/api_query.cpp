@@ -302,4 +302,43 @@ Result<OutputFormat> parsePlainQuery(const std::vector<QueryParam>& params, bool
   return format;
 }
 
+Result<WatchQuery> takeWatchQuery(std::vector<QueryParam>& params) {
+  WatchQuery q;
+  std::vector<std::string> seen;
+  std::vector<QueryParam> rest;
+  for (auto& param : params) {
+    const std::string& name = param.name;
+    const std::string& value = param.value;
+    const bool ours = name == "watch" || name == "resourceVersion" ||
+                      name == "allowWatchBookmarks" || name == "timeoutSeconds";
+    if (!ours) {
+      rest.push_back(std::move(param));
+      continue;
+    }
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      return paramError(name, "given more than once");
+    }
+    seen.push_back(name);
+    if (name == "watch" || name == "allowWatchBookmarks") {
+      auto b = parseBoolParam(name, value);
+      if (!b) {
+        return b.error();
+      }
+      (name == "watch" ? q.watch : q.bookmarks) = *b;
+      continue;
+    }
+    std::uint64_t number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() ||
+        (name == "timeoutSeconds" && number == 0)) {
+      return paramError(name, name == "timeoutSeconds"
+                                  ? "expected a whole number of seconds, 1 or more"
+                                  : "expected a resourceVersion of a list or an event (a number)");
+    }
+    (name == "timeoutSeconds" ? q.timeout_seconds : q.resource_version) = number;
+  }
+  params = std::move(rest);
+  return q;
+}
+
 }  // namespace podnetstat::agent

@@ -102,9 +102,9 @@ ApiServer::ApiServer(ApiServerOptions options) : options_(std::move(options)) {
       return readNetCounters(scan, *scanner);
     };
   }
-  refresher_ = std::make_unique<SnapshotRefresher>(options_.scan, options_.refresh,
-                                                   options_.node_name, store_, metrics_,
-                                                   std::move(pods), std::move(net_counters));
+  refresher_ = std::make_unique<SnapshotRefresher>(
+      options_.scan, options_.refresh, options_.node_name, store_, metrics_, std::move(pods),
+      std::move(net_counters), &history_);
   http_ = std::make_unique<HttpServer>(options_.http);
 }
 
@@ -130,7 +130,8 @@ Result<Ok> ApiServer::start() {
   auto stats = [http] {
     return http->stats();
   };
-  HttpHandler api = ApiHandler(store_, metrics_, node, stats, false);
+  HttpHandler api = ApiHandler(store_, metrics_, node, stats, false,
+                               WatchContext{&history_, &watch_counters_, options_.watch});
   if (options_.auth) {
     api = requireBearerAuth(std::move(api), options_.auth);
   }

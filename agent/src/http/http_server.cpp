@@ -7,7 +7,9 @@
 //      newcomers for a whole read timeout;
 //   2. read the header (read timeout, header limit -> 431, or 414 when the request line alone
 //      is over it; a body -> 413; an HTTP version other than 1.0/1.1 -> 505; garbage -> 400);
-//   3. call the handler, write the answer (write timeout; streamed bodies go out chunked);
+//   3. call the handler, write the answer (write timeout; streamed bodies go out chunked; an
+//      event stream's pieces go out as chunks when it has them, the connection waiting between
+//      them without a timeout of its own: the stream wakes it or bounds the wait);
 //   4. keep-alive -> 1, else half-close, drain what the client still sends, close.
 // Shutdown: stop accepting, close sessions waiting in 1, let the others finish 2-4 with
 // "Connection: close", and close whatever is left when the grace period ends.
@@ -34,6 +36,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -213,7 +216,7 @@ http::message_generator makeMessage(HttpResponse&& response,
   if (head) {
     http::response<http::empty_body> msg{status, version};
     fill(msg);
-    if (!response.stream) {
+    if (!response.stream && !response.events) {
       // The length the GET answer would have. A streamed answer's length is only known while
       // it is produced, so its HEAD carries no framing field (RFC 9110 9.3.2 allows that).
       msg.content_length(response.body.size());
@@ -293,6 +296,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void post(bool only_if_waiting) override {
     net::post(stream_.get_executor(), [self = this->shared_from_this(), only_if_waiting] {
+      if (only_if_waiting && self->events_waiting_) {
+        self->events_timer_->cancel();  // its next poll sees the server stopping and ends it
+        return;
+      }
       if (!only_if_waiting || self->waiting_) {
         self->closeNow();
       }
@@ -408,7 +415,125 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     const bool keep_alive = req.keep_alive() && !state_->stopping;
     const bool head = req.method() == http::verb::head;
+    if (response.events && !response.stream && !head) {
+      startEvents(std::move(response), req.version(), keep_alive);
+      return;
+    }
     write(makeMessage(std::move(response), head, req.version(), keep_alive));
+  }
+
+  /// Sends the header of an event stream's answer, then its pieces as they come.
+  void startEvents(HttpResponse&& response, unsigned version, bool keep_alive) {
+    events_ = std::move(response.events);
+    events_header_.emplace(static_cast<http::status>(response.status), version);
+    auto& msg = *events_header_;
+    msg.set(http::field::server, kServerName);
+    msg.set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) {
+      msg.set(name, value);
+    }
+    events_chunked_ = version >= 11;
+    if (events_chunked_) {
+      msg.chunked(true);
+      msg.keep_alive(keep_alive);
+    } else {
+      msg.keep_alive(false);  // HTTP/1.0: the end of the body is the end of the connection
+    }
+    events_keep_alive_ = msg.keep_alive();
+    events_serializer_.emplace(msg);
+    events_timer_.emplace(stream_.get_executor());
+    std::weak_ptr<Session> weak = self();
+    events_->start([weak] {
+      if (auto s = weak.lock()) {
+        auto executor = s->stream_.get_executor();
+        net::post(executor, [s = std::move(s)] { s->onEventsWake(); });
+      }
+    });
+    events_writing_ = true;
+    tcpStream().expires_after(options().write_timeout);
+    http::async_write_header(stream_, *events_serializer_,
+                             [self = self()](beast::error_code ec, std::size_t /*bytes*/) {
+                               self->onEventsWritten(ec);
+                             });
+  }
+
+  void onEventsWake() {
+    if (events_waiting_) {
+      events_timer_->cancel();
+    } else if (events_writing_ && events_ && events_->tooSlow()) {
+      closeNow();
+    }
+  }
+
+  void onEventsWritten(beast::error_code ec) {
+    events_writing_ = false;
+    if (ec || closed_) {
+      closeNow();
+      return;
+    }
+    if (events_done_) {
+      const bool keep_alive = events_keep_alive_;
+      endEvents();
+      onWrite(keep_alive, ec, 0);
+      return;
+    }
+    pollEvents();
+  }
+
+  void pollEvents() {
+    if (closed_) {
+      return;
+    }
+    events_chunk_.clear();
+    EventStream::Poll poll = EventStream::Poll::End;
+    if (!state_->stopping) {
+      try {
+        poll = events_->poll(events_chunk_);
+      } catch (const std::exception& e) {
+        spdlog::error("http: producing an event stream failed: {}", e.what());
+        closeNow();
+        return;
+      }
+    }
+    if (poll == EventStream::Poll::Wait) {
+      events_waiting_ = true;
+      tcpStream().expires_never();
+      events_timer_->expires_after(events_->wakeAfter());
+      events_timer_->async_wait([self = self()](beast::error_code /*ec*/) {
+        self->events_waiting_ = false;
+        self->pollEvents();
+      });
+      return;
+    }
+    events_done_ = poll == EventStream::Poll::End;
+    if (events_chunk_.empty() && !events_done_) {
+      net::post(stream_.get_executor(), [self = self()] { self->pollEvents(); });
+      return;
+    }
+    events_writing_ = true;
+    tcpStream().expires_after(options().write_timeout);
+    const auto done = [self = self()](beast::error_code ec, std::size_t /*bytes*/) {
+      self->onEventsWritten(ec);
+    };
+    const net::const_buffer piece(events_chunk_.data(), events_chunk_.size());
+    if (!events_chunked_) {
+      net::async_write(stream_, piece, done);
+    } else if (!events_done_) {
+      net::async_write(stream_, http::make_chunk(piece), done);
+    } else if (events_chunk_.empty()) {
+      net::async_write(stream_, http::make_chunk_last(), done);
+    } else {
+      net::async_write(stream_,
+                       beast::buffers_cat(http::make_chunk(piece), http::make_chunk_last()), done);
+    }
+  }
+
+  void endEvents() {
+    events_.reset();
+    events_serializer_.reset();
+    events_header_.reset();
+    events_timer_.reset();
+    events_done_ = false;
   }
 
   void write(http::message_generator&& message) {
@@ -484,6 +609,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void closeNow() {
     waiting_ = false;
+    closed_ = true;
+    if (events_timer_) {
+      events_timer_->cancel();
+    }
     beast::error_code ec;
     tcpStream().socket().shutdown(tcp::socket::shutdown_both, ec);
     tcpStream().close();
@@ -499,7 +628,19 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::uint64_t id_;
   bool waiting_ = false;  // in step 1, waiting for the first bytes of a request
   bool served_ = false;   // answered at least one request
+  bool closed_ = false;
   std::size_t lingered_ = 0;
+  // An event stream being answered (step 3).
+  std::shared_ptr<EventStream> events_;
+  std::optional<http::response<http::empty_body>> events_header_;
+  std::optional<http::response_serializer<http::empty_body>> events_serializer_;
+  std::optional<net::steady_timer> events_timer_;
+  std::string events_chunk_;
+  bool events_chunked_ = true;
+  bool events_keep_alive_ = false;
+  bool events_writing_ = false;
+  bool events_waiting_ = false;
+  bool events_done_ = false;
 };
 
 /// Answers 503 to a connection the server has no room for: reads its request header briefly

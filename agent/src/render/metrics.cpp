@@ -169,6 +169,24 @@ void appendServerCounters(std::string& out, const ServerCounters& http) {
 
 }  // namespace
 
+void appendWatchSeries(std::string& out, const WatchTotals& watch) {
+  appendMetricHeader(out, "podnetstat_watchers", "gauge", "Watches (?watch=true) open now.");
+  out += "podnetstat_watchers ";
+  appendNumber(out, watch.open);
+  appendMetricHeader(out += '\n', "podnetstat_watches_total", "counter", "Watches started.");
+  out += "podnetstat_watches_total ";
+  appendNumber(out, watch.started);
+  appendMetricHeader(out += '\n', "podnetstat_watch_events_total", "counter",
+                     "Events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) sent to watches.");
+  out += "podnetstat_watch_events_total ";
+  appendNumber(out, watch.events);
+  appendMetricHeader(out += '\n', "podnetstat_watchers_dropped_total", "counter",
+                     "Watches ended because their client fell too many scans behind.");
+  out += "podnetstat_watchers_dropped_total ";
+  appendNumber(out, watch.dropped);
+  out += '\n';
+}
+
 void appendMetricHeader(std::string& out,
                         std::string_view name,
                         std::string_view type,

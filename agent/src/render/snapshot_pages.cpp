@@ -12,9 +12,14 @@ namespace {
 
 constexpr std::size_t kJsonBytesPerSocket = 480;
 
-std::string listHeadOf(const Snapshot& snapshot, const std::string& scanned_at) {
+std::string listHeadOf(const Snapshot& snapshot,
+                       std::uint64_t resource_version,
+                       const std::string& scanned_at) {
   std::string out = R"({"node":)";
   appendJsonString(out, snapshot.node());
+  out += R"(,"resourceVersion":")";
+  out += std::to_string(resource_version);
+  out += '"';
   out += R"(,"scannedAt":)";
   appendJsonString(out, scanned_at);
   out += R"(,"scanDurationMs":)";
@@ -40,12 +45,13 @@ std::string netnsListOf(const Snapshot& snapshot, const std::string& list_head) 
 
 }  // namespace
 
-SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot)
-    : snapshot_(std::move(snapshot)) {
+SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
+                             std::uint64_t resource_version)
+    : snapshot_(std::move(snapshot)), resource_version_(resource_version) {
   const Snapshot& s = *snapshot_;
   const auto& sockets = s.scan().sockets;
   scanned_at_ = formatRfc3339Ms(s.scan().started_unix_ms);
-  list_head_ = listHeadOf(s, scanned_at_);
+  list_head_ = listHeadOf(s, resource_version_, scanned_at_);
   socket_json_.reserve(sockets.size() * kJsonBytesPerSocket);
   socket_json_starts_.reserve(sockets.size() + 1);
   for (std::uint32_t i = 0; i < sockets.size(); ++i) {

@@ -19,14 +19,16 @@ SnapshotRefresher::SnapshotRefresher(ScanFunction scan,
                                      SnapshotStore& store,
                                      ScanMetrics& metrics,
                                      PodFunction pods,
-                                     NetCounterFunction net_counters)
+                                     NetCounterFunction net_counters,
+                                     WatchHistory* history)
     : scan_(std::move(scan)),
       pods_(std::move(pods)),
       net_counters_(std::move(net_counters)),
       interval_(interval),
       node_(std::move(node)),
       store_(store),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      history_(history) {}
 
 SnapshotRefresher::~SnapshotRefresher() {
   {
@@ -122,7 +124,13 @@ void SnapshotRefresher::publish(scanner::ScanResult scan,
   auto snapshot = std::make_shared<const Snapshot>(std::move(scan), node_, completed,
                                                    std::move(pods), std::move(counters));
   metrics_.recordScan(snapshot->scan(), seconds, completed);
-  auto pages = std::make_shared<const SnapshotPages>(snapshot);
+  auto pages = std::make_shared<const SnapshotPages>(snapshot, ++generation_);
+  if (history_ != nullptr) {
+    const auto diff_begin = Clock::now();
+    const auto diff = history_->record(pages);
+    spdlog::debug("scan: {} changes in {:.1f} ms", diff ? diff->events.size() : 0,
+                  std::chrono::duration<double, std::milli>(Clock::now() - diff_begin).count());
+  }
   spdlog::debug("scan: {} sockets in {} namespaces, {:.1f} ms (+{:.1f} ms indexing)",
                 snapshot->scan().sockets.size(), snapshot->scan().namespaces.size(), seconds * 1000,
                 std::chrono::duration<double, std::milli>(Clock::now() - scanned).count());

@@ -15,6 +15,7 @@
 
 #include "podnetstat/agent/api/api_query.h"
 #include "podnetstat/agent/api/net_views.h"
+#include "podnetstat/agent/api/watch_stream.h"
 #include "podnetstat/agent/http/http_message.h"
 #include "podnetstat/agent/http/http_server.h"
 #include "podnetstat/agent/model/scan_metrics.h"
@@ -29,12 +30,14 @@ std::string kernelRelease();
 class ApiHandler {
  public:
   /// `health_only`: serve /healthz and /readyz, nothing else (the --health-listen port).
-  /// `http_stats` (may be empty) feeds the HTTP counters of /metrics.
+  /// `http_stats` (may be empty) feeds the HTTP counters of /metrics. Without a `watch` context
+  /// (its history), `watch=true` is refused (400).
   ApiHandler(const SnapshotStore& store,
              const ScanMetrics& metrics,
              NodeInfo node,
              std::function<HttpServerStats()> http_stats,
-             bool health_only);
+             bool health_only,
+             WatchContext watch = {});
 
   /// Thread-safe.
   HttpResponse operator()(const HttpRequest& request) const;
@@ -87,6 +90,11 @@ class ApiHandler {
 
   /// A list of the pods of the snapshot, all or those of one Kubernetes namespace.
   HttpResponse podList(const Call& call, const std::string* namespace_name) const;
+  /// The answer to `watch=true` on a list route (its query parsed, its pod found).
+  HttpResponse watchAnswer(const WatchQuery& watch,
+                           std::shared_ptr<const SnapshotPages> pages,
+                           WatchSelection selection,
+                           OutputFormat format) const;
   /// A socket list of the snapshot, all or one pod's (`pod_of` finds it; 404 when it does not).
   HttpResponse socketList(const Call& call,
                           const std::function<const k8s::Pod*(const Snapshot&)>& pod_of,
@@ -97,6 +105,7 @@ class ApiHandler {
   NodeInfo node_;
   std::function<HttpServerStats()> http_stats_;
   bool health_only_;
+  WatchContext watch_;
 };
 
 }  // namespace podnetstat::agent

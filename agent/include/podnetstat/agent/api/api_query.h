@@ -61,6 +61,22 @@ inline constexpr const char* kSocketQueryParams =
 /// malformed values are errors whose message names the parameter.
 Result<SocketQuery> parseSocketQuery(const std::vector<QueryParam>& params);
 
+/// The watch parameters of a list route (Kubernetes' names).
+struct WatchQuery {
+  bool watch = false;
+  /// `resourceVersion=N`: follow the changes after generation N (no initial ADDED events).
+  std::optional<std::uint64_t> resource_version;
+  /// `allowWatchBookmarks=true`: a BOOKMARK event after every scan.
+  bool bookmarks = false;
+  /// `timeoutSeconds=N` (1 or more): end the watch after N seconds (at most the server's maximum).
+  std::optional<std::uint64_t> timeout_seconds;
+};
+
+/// Takes `watch`, `resourceVersion`, `allowWatchBookmarks` and `timeoutSeconds` out of `params`
+/// and parses them; each may appear once. Without `watch=true` the other three are checked and
+/// then ignored (a list is always of the current scan), as the Kubernetes API ignores them.
+Result<WatchQuery> takeWatchQuery(std::vector<QueryParam>& params);
+
 /// Parses the parameters of a list that has no filters: only `format`, and only `json` unless
 /// `table_allowed`.
 Result<OutputFormat> parsePlainQuery(const std::vector<QueryParam>& params, bool table_allowed);

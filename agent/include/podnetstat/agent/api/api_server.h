@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "podnetstat/agent/api/watch_stream.h"
 #include "podnetstat/agent/http/auth.h"
 #include "podnetstat/agent/http/http_server.h"
 #include "podnetstat/agent/http/tls_certificates.h"
@@ -52,6 +53,8 @@ struct ApiServerOptions {
   std::function<k8s::PodMetadataSources()> pod_sources;
   /// How often the metadata sources are asked (sooner when a scan meets an unknown pod).
   std::chrono::milliseconds pod_refresh{10000};
+  /// The watches' limits (the history itself keeps WatchHistory's default bounds).
+  WatchLimits watch;
 };
 
 class ApiServer {
@@ -91,6 +94,8 @@ class ApiServer {
   std::unique_ptr<k8s::PodMetadataCache> pod_cache_;
   SnapshotStore store_;
   ScanMetrics metrics_;
+  WatchHistory history_;
+  WatchCounters watch_counters_;
   std::unique_ptr<SnapshotRefresher> refresher_;
   std::unique_ptr<HttpServer> http_;
   std::uint16_t port_ = 0;

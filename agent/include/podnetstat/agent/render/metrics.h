@@ -46,6 +46,18 @@ struct ServerCounters {
   std::uint64_t evicted = 0;
 };
 
+/// The counters of the watches (api/watch_stream.h), for /metrics.
+struct WatchTotals {
+  std::uint64_t open = 0;
+  std::uint64_t started = 0;
+  std::uint64_t events = 0;
+  std::uint64_t dropped = 0;
+};
+
+/// podnetstat_watchers, podnetstat_watches_total, podnetstat_watch_events_total and
+/// podnetstat_watchers_dropped_total, HELP and TYPE included.
+void appendWatchSeries(std::string& out, const WatchTotals& watch);
+
 /// The whole page: the series of `pages` (may be null), the scan counters, source health, the
 /// HTTP counters (when `server` is given) and build info.
 std::string metricsPage(const SnapshotPages* pages,

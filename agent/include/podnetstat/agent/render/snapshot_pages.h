@@ -22,14 +22,21 @@ namespace podnetstat::agent {
 
 class SnapshotPages {
  public:
-  explicit SnapshotPages(std::shared_ptr<const Snapshot> snapshot);
+  /// `resource_version`: the scan generation (1 for the first published snapshot, 0 when the
+  /// pages are not published by a refresher).
+  explicit SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
+                         std::uint64_t resource_version = 0);
 
   const Snapshot& snapshot() const { return *snapshot_; }
+
+  /// The scan generation these pages were built from: the lists' `resourceVersion`.
+  std::uint64_t resourceVersion() const { return resource_version_; }
 
   /// RFC 3339 time the scan began.
   const std::string& scannedAt() const { return scanned_at_; }
 
-  /// `{"node":...,"scannedAt":...,"scanDurationMs":...,"items":[` — the head of every list.
+  /// `{"node":...,"resourceVersion":"N","scannedAt":...,"scanDurationMs":...,"items":[` — the
+  /// head of every list.
   const std::string& listHead() const { return list_head_; }
 
   /// The JSON objects of sockets [first, last), comma separated; with `tcp_info`, each with its
@@ -102,6 +109,7 @@ class SnapshotPages {
   const ListenerTableText& listenerTable() const;
 
   std::shared_ptr<const Snapshot> snapshot_;
+  std::uint64_t resource_version_ = 0;
   std::string scanned_at_;
   std::string list_head_;
   std::string socket_json_;                      // objects separated by ','

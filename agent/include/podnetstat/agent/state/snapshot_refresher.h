@@ -15,6 +15,7 @@
 #include "podnetstat/agent/model/pod_attribution.h"
 #include "podnetstat/agent/model/scan_metrics.h"
 #include "podnetstat/agent/state/snapshot_store.h"
+#include "podnetstat/agent/state/watch_history.h"
 #include "podnetstat/scanner/model.h"
 #include "podnetstat/scanner/result.h"
 
@@ -33,8 +34,9 @@ using NetCounterFunction = std::function<std::vector<NetnsCounters>(const scanne
 
 /// Runs `scan` in a background thread: at once, then every `interval` (measured from the start of
 /// the previous scan; after a scan longer than the interval, the next one waits half an
-/// interval). One scan at a time. Each success becomes the store's current snapshot; a failure
-/// keeps the previous one and is counted.
+/// interval). One scan at a time. Each success becomes the store's current snapshot (its
+/// resourceVersion one more than the previous one's; its diff recorded in `history` first, when
+/// given); a failure keeps the previous one and is counted.
 class SnapshotRefresher {
  public:
   SnapshotRefresher(ScanFunction scan,
@@ -43,7 +45,8 @@ class SnapshotRefresher {
                     SnapshotStore& store,
                     ScanMetrics& metrics,
                     PodFunction pods = {},
-                    NetCounterFunction net_counters = {});
+                    NetCounterFunction net_counters = {},
+                    WatchHistory* history = nullptr);
   /// Waits for a scan in progress.
   ~SnapshotRefresher();
   SnapshotRefresher(const SnapshotRefresher&) = delete;
@@ -71,6 +74,8 @@ class SnapshotRefresher {
   std::string node_;
   SnapshotStore& store_;
   ScanMetrics& metrics_;
+  WatchHistory* history_;
+  std::uint64_t generation_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -1,0 +1,537 @@
+// ?watch=true over real HTTP on loopback: the agent in-process, scanning one network namespace of
+// this test every 100 ms; sockets opened and closed in that namespace by the test itself (a
+// thread enters it to create them); events read from the chunked answer as they come.
+//
+// Needs root and `ip` (skipped otherwise). Everything made here is removed by destructors.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "podnetstat/agent/api/api_server.h"
+#include "podnetstat/agent/state/watch_history.h"
+
+#include "http_client.h"
+#include "netns.h"
+#include "serve_process.h"
+
+namespace podnetstat::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using podnetstat::testing::NetNamespace;
+using podnetstat::testing::waitReady;
+using Clock = std::chrono::steady_clock;
+
+/// A file descriptor closed by the destructor.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+
+  ~Fd() { reset(); }
+
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+
+  Fd& operator=(Fd&& o) noexcept {
+    reset();
+    fd_ = o.fd_;
+    o.fd_ = -1;
+    return *this;
+  }
+
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+
+  int get() const { return fd_; }
+
+  void reset() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+/// A socket created inside `ns` (a thread enters it, makes the socket and ends): the socket
+/// stays in that namespace, owned by this process.
+Fd socketIn(const NetNamespace& ns, int type) {
+  int out = -1;
+  std::thread([&] {
+    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
+      out = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    }
+    if (nsfd >= 0) {
+      ::close(nsfd);
+    }
+  }).join();
+  if (out < 0) {
+    throw std::runtime_error("cannot make a socket in the test namespace");
+  }
+  return Fd(out);
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+/// A TCP listener on 127.0.0.1:`port` in `ns`.
+Fd listenIn(const NetNamespace& ns, std::uint16_t port) {
+  Fd fd = socketIn(ns, SOCK_STREAM);
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const sockaddr_in a = loopback(port);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd.get(), 16) != 0) {
+    throw std::runtime_error("cannot listen in the test namespace");
+  }
+  return fd;
+}
+
+/// A watch: the request sent on a raw connection, its chunked body decoded into events as they
+/// arrive (blank keep-alive lines skipped).
+class Watch {
+ public:
+  Watch(std::uint16_t port, const std::string& target) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    const sockaddr_in a = loopback(port);
+    if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+      throw std::runtime_error("cannot connect to the agent");
+    }
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (::send(fd_.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+      throw std::runtime_error("cannot send the request");
+    }
+  }
+
+  /// The status of the answer (reads its header); 0 when it does not come within `timeout`.
+  unsigned status(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = Clock::now() + timeout;
+    while (header_end_ == std::string::npos) {
+      header_end_ = raw_.find("\r\n\r\n");
+      if (header_end_ == std::string::npos && !fill(deadline)) {
+        return 0;
+      }
+    }
+    body_pos_ = header_end_ + 4;
+    return static_cast<unsigned>(std::stoi(raw_.substr(9, 3)));
+  }
+
+  const std::string& header() const { return raw_; }
+
+  /// The next event; nullopt when none comes within `timeout` or the answer ended.
+  std::optional<json> next(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = Clock::now() + timeout;
+    if (header_end_ == std::string::npos && status(timeout) == 0) {
+      return std::nullopt;
+    }
+    for (;;) {
+      decodeChunks();
+      const auto nl = body_.find('\n');
+      if (nl != std::string::npos) {
+        const std::string line = body_.substr(0, nl);
+        body_.erase(0, nl + 1);
+        if (line.empty()) {
+          continue;  // keep-alive
+        }
+        return json::parse(line);
+      }
+      if (ended_ || !fill(deadline)) {
+        return std::nullopt;
+      }
+    }
+  }
+
+  /// Events until none comes for `quiet`.
+  std::vector<json> drain(std::chrono::milliseconds quiet) {
+    std::vector<json> out;
+    while (auto e = next(quiet)) {
+      out.push_back(std::move(*e));
+    }
+    return out;
+  }
+
+  /// Events until `done(events so far)` holds, or 5 s passed.
+  template <class Done>
+  std::vector<json> until(Done done) {
+    std::vector<json> out;
+    const auto deadline = Clock::now() + 5s;
+    while (!done(out) && Clock::now() < deadline) {
+      if (auto e = next(std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::max(deadline - Clock::now(), Clock::duration(1ms))))) {
+        out.push_back(std::move(*e));
+      }
+    }
+    return out;
+  }
+
+  /// Whether the chunked body ended (its last chunk came).
+  bool ended() {
+    decodeChunks();
+    return ended_;
+  }
+
+ private:
+  bool fill(Clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return false;
+    }
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      return false;
+    }
+    char buf[65536];
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+    if (n <= 0) {
+      return false;
+    }
+    raw_.append(buf, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  void decodeChunks() {
+    while (!ended_ && body_pos_ != std::string::npos) {
+      const auto eol = raw_.find("\r\n", body_pos_);
+      if (eol == std::string::npos) {
+        return;
+      }
+      const std::size_t size = std::stoul(raw_.substr(body_pos_, eol - body_pos_), nullptr, 16);
+      if (raw_.size() < eol + 2 + size + 2) {
+        return;
+      }
+      body_.append(raw_, eol + 2, size);
+      body_pos_ = eol + 2 + size + 2;
+      ended_ = size == 0;
+    }
+  }
+
+  Fd fd_;
+  std::string raw_;
+  std::size_t header_end_ = std::string::npos;
+  std::size_t body_pos_ = std::string::npos;
+  std::string body_;
+  bool ended_ = false;
+};
+
+/// The events of `events` for sockets on local port `port`.
+std::vector<json> onPort(const std::vector<json>& events, int port) {
+  std::vector<json> out;
+  for (const auto& e : events) {
+    if (e["type"] != "BOOKMARK" && e["object"]["local"]["port"] == port) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+class WatchApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PODNETSTAT_SKIP_UNLESS_ROOT();
+    ns_ = std::make_unique<NetNamespace>("pnwatch");
+    ApiServerOptions options;
+    options.listen = {"127.0.0.1", 0};
+    options.refresh = 100ms;
+    options.node_name = "test-node";
+    options.roots.netns_dir = podnetstat::testing::netnsDir();
+    options.watch.keep_alive = 300ms;
+    options.watch.max_timeout = 20s;
+    const std::string name = ns_->name();
+    auto scanner = std::make_shared<scanner::Scanner>(options.roots, 1);
+    options.scan = [scanner, name]() {
+      scanner::ScanOptions o;
+      o.no_host_network = true;
+      o.netns_names = {name};
+      o.pid = true;
+      o.backend = scanner::Backend::Netlink;  // no process lives in the namespace: enter it
+      return scanner->scan(o);
+    };
+    server_ = std::make_unique<ApiServer>(options);
+    auto started = server_->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    ASSERT_TRUE(waitReady(server_->port(), 30s));
+  }
+
+  void TearDown() override {
+    if (server_) {
+      server_->stop(1s);
+    }
+    server_.reset();
+    ns_.reset();
+  }
+
+  json list(const std::string& target) {
+    HttpClient client("127.0.0.1", server_->port(), 5s);
+    auto r = client.get(target);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200u) << r->body;
+    return json::parse(r->body);
+  }
+
+  /// Waits until the agent has published at least `scans` more snapshots.
+  void waitScans(int scans) {
+    const auto start = std::stoull(list("/api/v1/listeners")["resourceVersion"].get<std::string>());
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      const auto now = std::stoull(list("/api/v1/listeners")["resourceVersion"].get<std::string>());
+      if (now >= start + static_cast<unsigned>(scans)) {
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL() << "no new scans";
+  }
+
+  std::unique_ptr<NetNamespace> ns_;
+  std::unique_ptr<ApiServer> server_;
+};
+
+TEST_F(WatchApiTest, ListsCarryTheScanGenerationAsResourceVersion) {
+  const json a = list("/api/v1/sockets");
+  ASSERT_TRUE(a["resourceVersion"].is_string());
+  waitScans(2);
+  const json b = list("/api/v1/sockets");
+  EXPECT_GE(std::stoull(b["resourceVersion"].get<std::string>()),
+            std::stoull(a["resourceVersion"].get<std::string>()) + 2);
+}
+
+TEST_F(WatchApiTest, AddedModifiedDeletedFollowSocketsAcrossScans) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&transport=tcp");
+  ASSERT_EQ(watch.status(), 200u);
+  EXPECT_NE(watch.header().find("Transfer-Encoding: chunked"), std::string::npos);
+  Fd listener = listenIn(*ns_, 7701);
+  auto events = onPort(
+      watch.until([](const std::vector<json>& all) { return !onPort(all, 7701).empty(); }), 7701);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["state"], "LISTEN");
+  EXPECT_EQ(events[0]["object"]["processes"][0]["pid"], ::getpid());
+
+  // Shut down, a listener leaves the table (an unhashed TCP socket is in no table): DELETED,
+  // with the last state seen.
+  ASSERT_EQ(::shutdown(listener.get(), SHUT_RDWR), 0);
+  events = onPort(
+      watch.until([](const std::vector<json>& all) { return !onPort(all, 7701).empty(); }), 7701);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "DELETED");
+  EXPECT_EQ(events[0]["object"]["state"], "LISTEN");
+
+  // A connection: client and server ends are ADDED, ESTABLISHED.
+  Fd server = listenIn(*ns_, 7702);
+  Fd client = socketIn(*ns_, SOCK_STREAM);
+  const sockaddr_in a = loopback(7702);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  Fd accepted(::accept(server.get(), nullptr, nullptr));
+  const auto established = [](const std::vector<json>& all) {
+    int n = 0;
+    for (const auto& e : all) {
+      n += e["type"] == "ADDED" && e["object"]["state"] == "ESTABLISHED" ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_EQ(established(watch.until([&](const auto& all) { return established(all) >= 2; })), 2);
+  // The client end closes first: ESTABLISHED -> FIN_WAIT2 is a MODIFIED of the same inode.
+  const auto client_port = [&] {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &len);
+    return ntohs(local.sin_port);
+  }();
+  ::shutdown(client.get(), SHUT_WR);
+  events = onPort(watch.until([&](const std::vector<json>& all) {
+    const auto mine = onPort(all, client_port);
+    return !mine.empty() && mine.back()["object"]["state"] == "FIN_WAIT2";
+  }),
+                  client_port);
+  ASSERT_FALSE(events.empty());
+  for (const auto& e : events) {
+    EXPECT_EQ(e["type"], "MODIFIED");
+  }
+  EXPECT_EQ(events.back()["object"]["state"], "FIN_WAIT2");
+}
+
+TEST_F(WatchApiTest, WithoutResourceVersionCurrentItemsComeFirstAsAdded) {
+  Fd listener = listenIn(*ns_, 7711);
+  waitScans(2);
+  Watch watch(server_->port(), "/api/v1/listeners?watch=true");
+  const auto events = onPort(watch.drain(300ms), 7711);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["exposure"], "loopback");  // the listener's shape
+}
+
+TEST_F(WatchApiTest, ResumingFromAResourceVersionGivesExactlyTheMissedChanges) {
+  Fd kept = listenIn(*ns_, 7721);
+  Fd gone = listenIn(*ns_, 7722);
+  waitScans(2);
+  const json before = list("/api/v1/listeners");
+  const std::string rv = before["resourceVersion"];
+  // While nobody watches: one listener goes, one comes.
+  gone.reset();
+  Fd added = listenIn(*ns_, 7723);
+  waitScans(2);
+  Watch watch(server_->port(), "/api/v1/listeners?watch=true&resourceVersion=" + rv);
+  const auto events = watch.drain(400ms);
+  std::vector<std::string> seen;
+  for (const auto& e : events) {
+    seen.push_back(e["type"].get<std::string>() + " " +
+                   std::to_string(e["object"]["local"]["port"].get<int>()));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED 7723", "DELETED 7722"}));
+  // Replaying the list plus the events gives the list of now.
+  std::set<int> ports;
+  for (const auto& item : before["items"]) {
+    ports.insert(item["local"]["port"].get<int>());
+  }
+  for (const auto& e : events) {
+    const int port = e["object"]["local"]["port"];
+    if (e["type"] == "DELETED") {
+      ports.erase(port);
+    } else {
+      ports.insert(port);
+    }
+  }
+  std::set<int> now;
+  const json after = list("/api/v1/listeners");
+  for (const auto& item : after["items"]) {
+    now.insert(item["local"]["port"].get<int>());
+  }
+  EXPECT_EQ(ports, now);
+}
+
+TEST_F(WatchApiTest, ATooOldResourceVersionEndsWithExpired) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&resourceVersion=99999999");
+  ASSERT_EQ(watch.status(), 200u);
+  const auto e = watch.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ((*e)["type"], "ERROR");
+  EXPECT_EQ((*e)["object"]["code"], 410);
+  EXPECT_EQ((*e)["object"]["reason"], "Expired");
+  EXPECT_FALSE(watch.next(500ms));
+  EXPECT_TRUE(watch.ended());
+}
+
+TEST_F(WatchApiTest, FiltersHoldOnTheStream) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&port=7731");
+  Fd other = listenIn(*ns_, 7732);
+  Fd wanted = listenIn(*ns_, 7731);
+  const auto events = watch.drain(600ms);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["object"]["local"]["port"], 7731);
+}
+
+TEST_F(WatchApiTest, BookmarksComeAfterEveryScan) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&allowWatchBookmarks=true&port=1");
+  std::vector<json> events;
+  while (events.size() < 3) {
+    auto e = watch.next();
+    ASSERT_TRUE(e);
+    events.push_back(std::move(*e));
+  }
+  std::uint64_t last = 0;
+  for (const auto& e : events) {
+    ASSERT_EQ(e["type"], "BOOKMARK");
+    const auto rv = std::stoull(e["object"]["resourceVersion"].get<std::string>());
+    EXPECT_EQ(last == 0 ? rv : last + 1, rv);
+    last = rv;
+  }
+}
+
+TEST_F(WatchApiTest, TimeoutSecondsEndsTheWatch) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&timeoutSeconds=1&port=1");
+  ASSERT_EQ(watch.status(), 200u);
+  const auto start = Clock::now();
+  while (!watch.ended() && Clock::now() - start < 5s) {
+    watch.next(200ms);
+  }
+  EXPECT_TRUE(watch.ended());
+}
+
+TEST_F(WatchApiTest, BadWatchParametersAre400) {
+  HttpClient client("127.0.0.1", server_->port(), 5s);
+  for (const char* target :
+       {"/api/v1/sockets?watch=yes", "/api/v1/sockets?resourceVersion=-3",
+        "/api/v1/sockets?watch=true&timeoutSeconds=0", "/api/v1/sockets?watch=true&format=table",
+        "/api/v1/listeners?watch=true&resourceVersion=x", "/api/v1/netns?watch=true"}) {
+    auto r = client.get(target);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400u) << target;
+    EXPECT_TRUE(json::parse(r->body).contains("error")) << target;
+  }
+}
+
+TEST_F(WatchApiTest, MetricsCountWatchersAndEvents) {
+  {
+    Watch watch(server_->port(), "/api/v1/sockets?watch=true&allowWatchBookmarks=true");
+    ASSERT_TRUE(watch.next());
+    HttpClient client("127.0.0.1", server_->port(), 5s);
+    auto r = client.get("/metrics");
+    ASSERT_TRUE(r.ok());
+    EXPECT_NE(r->body.find("\npodnetstat_watchers 1\n"), std::string::npos);
+    EXPECT_EQ(r->body.find("\npodnetstat_watch_events_total 0\n"), std::string::npos);
+  }
+}
+
+}  // namespace
+
+/// The diff itself, on a snapshot of no scan at all and one with a listener: one ADDED.
+TEST(WatchHistoryTest, TheFirstPagesHaveNoDiffAndLaterOnesDo) {
+  WatchHistory history(2, 100);
+  auto empty = std::make_shared<const Snapshot>(scanner::ScanResult{}, "n", 0);
+  EXPECT_EQ(history.record(std::make_shared<const SnapshotPages>(empty, 1)), nullptr);
+  scanner::ScanResult scan;
+  scan.namespaces.push_back({});
+  scan.namespaces[0].inode = 42;
+  scanner::Socket s;
+  s.state = 10;
+  s.inode = 7;
+  scan.sockets.push_back(s);
+  auto one = std::make_shared<const Snapshot>(scan, "n", 0);
+  const auto diff = history.record(std::make_shared<const SnapshotPages>(one, 2));
+  ASSERT_NE(diff, nullptr);
+  ASSERT_EQ(diff->events.size(), 1u);
+  EXPECT_EQ(diff->events[0].type, WatchEventType::Added);
+  EXPECT_TRUE(history.since(1).has_value());
+  EXPECT_FALSE(history.since(0).has_value());
+  // Queues and timers changing is no change.
+  scan.sockets[0].rx_queue = 5;
+  scan.sockets[0].timer.when_ticks = 9;
+  auto same = std::make_shared<const Snapshot>(scan, "n", 0);
+  EXPECT_TRUE(history.record(std::make_shared<const SnapshotPages>(same, 3))->events.empty());
+  // The state does count; with 2 scans kept, generation 1 can no longer be resumed from.
+  scan.sockets[0].state = 7;
+  auto closed = std::make_shared<const Snapshot>(scan, "n", 0);
+  const auto modified = history.record(std::make_shared<const SnapshotPages>(closed, 4));
+  ASSERT_EQ(modified->events.size(), 1u);
+  EXPECT_EQ(modified->events[0].type, WatchEventType::Modified);
+  EXPECT_FALSE(history.since(1).has_value());
+  EXPECT_TRUE(history.since(2).has_value());
+  EXPECT_EQ(history.since(2)->size(), 2u);
+}
+
+}  // namespace podnetstat::agent
