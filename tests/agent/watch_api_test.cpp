@@ -477,6 +477,7 @@ TEST_F(WatchApiTest, BadWatchParametersAre400) {
   for (const char* target :
        {"/api/v1/sockets?watch=yes", "/api/v1/sockets?resourceVersion=-3",
         "/api/v1/sockets?watch=true&timeoutSeconds=0", "/api/v1/sockets?watch=true&format=table",
+        "/api/v1/sockets?watch=true&tcpInfo=true", "/api/v1/listeners?watch=true&tcpInfo=true",
         "/api/v1/listeners?watch=true&resourceVersion=x", "/api/v1/netns?watch=true"}) {
     auto r = client.get(target);
     ASSERT_TRUE(r.ok());

@@ -341,6 +341,13 @@ HttpResponse ApiHandler::watchAnswer(const WatchQuery& watch,
   if (format != OutputFormat::Json) {
     return errorAnswer(400, "parameter 'format': a watch streams JSON events only");
   }
+  if (selection.sockets.tcp_info) {
+    // tcp_info moves with every packet: as part of the events' objects it would either modify
+    // every connection on every scan or be stale at once.
+    return errorAnswer(400,
+                       "parameter 'tcpInfo': a watch's events carry no tcpInfo; list with "
+                       "tcpInfo=true to read it");
+  }
   HttpResponse r;
   r.content_type = kJsonLinesType;
   r.events = makeWatchStream(*watch_.history, std::move(pages), std::move(selection), watch,
