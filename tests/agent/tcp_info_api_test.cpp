@@ -40,32 +40,7 @@ using nlohmann::json;
 
 constexpr std::size_t kTransferBytes = 200'000;
 
-/// An fd closed by the destructor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = podnetstat::testing::OwnedFd;
 
 std::uint16_t portOf(int fd) {
   sockaddr_in a{};

@@ -39,76 +39,20 @@ using podnetstat::testing::NetNamespace;
 using podnetstat::testing::waitReady;
 using Clock = std::chrono::steady_clock;
 
-/// A file descriptor closed by the destructor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
+using Fd = podnetstat::testing::OwnedFd;
+using podnetstat::testing::listenIn;
 
-  ~Fd() { reset(); }
-
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-
-  Fd& operator=(Fd&& o) noexcept {
-    reset();
-    fd_ = o.fd_;
-    o.fd_ = -1;
-    return *this;
-  }
-
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-
-  int get() const { return fd_; }
-
-  void reset() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
-/// A socket created inside `ns` (a thread enters it, makes the socket and ends): the socket
-/// stays in that namespace, owned by this process.
+/// A socket created inside `ns`: it stays in that namespace, owned by this process.
 Fd socketIn(const NetNamespace& ns, int type) {
-  int out = -1;
-  std::thread([&] {
-    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
-      out = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    }
-    if (nsfd >= 0) {
-      ::close(nsfd);
-    }
-  }).join();
-  if (out < 0) {
+  Fd fd(podnetstat::testing::socketIn(ns, AF_INET, type));
+  if (fd.get() < 0) {
     throw std::runtime_error("cannot make a socket in the test namespace");
   }
-  return Fd(out);
+  return fd;
 }
 
 sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-/// A TCP listener on 127.0.0.1:`port` in `ns`.
-Fd listenIn(const NetNamespace& ns, std::uint16_t port) {
-  Fd fd = socketIn(ns, SOCK_STREAM);
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const sockaddr_in a = loopback(port);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(fd.get(), 16) != 0) {
-    throw std::runtime_error("cannot listen in the test namespace");
-  }
-  return fd;
+  return podnetstat::testing::loopbackV4(port);
 }
 
 /// A watch: the request sent on a raw connection, its chunked body decoded into events as they

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -42,33 +43,16 @@ constexpr auto kChurnTime = 10s;
 constexpr long kMaxAgentRssKib = 128 * 1024;
 
 sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
+  return podnetstat::testing::loopbackV4(port);
 }
 
-/// A TCP listener on 127.0.0.1:`port` inside `ns` (made by a thread that entered it); -1 on
-/// failure.
-int listenIn(const NetNamespace& ns, std::uint16_t port) {
-  int out = -1;
-  std::thread([&] {
-    const int nsfd = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) == 0) {
-      out = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    if (nsfd >= 0) {
-      ::close(nsfd);
-    }
-  }).join();
-  const sockaddr_in a = loopback(port);
-  if (out >= 0 && (::bind(out, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
-                   ::listen(out, 4) != 0)) {
-    ::close(out);
-    out = -1;
+/// A TCP listener on 127.0.0.1:`port` inside `ns`; -1 when the kernel refuses.
+int listenerFd(const NetNamespace& ns, std::uint16_t port) {
+  try {
+    return podnetstat::testing::listenIn(ns, port, 4).release();
+  } catch (const std::system_error&) {
+    return -1;
   }
-  return out;
 }
 
 /// One watch on a raw connection: its chunked body decoded, its events applied to a replay of
@@ -218,7 +202,7 @@ TEST(WatchChurn, EveryWatchersReplayEqualsTheFinalList) {
     if (auto it = open.find(port); it != open.end()) {
       ::close(it->second);
       open.erase(it);
-    } else if (const int fd = listenIn(ns, port); fd >= 0) {
+    } else if (const int fd = listenerFd(ns, port); fd >= 0) {
       open.emplace(port, fd);
     }
     ++step;

@@ -197,11 +197,7 @@ struct Fd {
 };
 
 sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
+  return podnetstat::testing::loopbackV4(port);
 }
 
 Fd listenOn(int backlog) {

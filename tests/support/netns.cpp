@@ -697,9 +697,43 @@ std::unique_ptr<OwnedFd> joinGroup6In(const NetNamespace& ns,
 }
 
 OwnedFd::~OwnedFd() {
+  reset();
+}
+
+OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+void OwnedFd::reset() {
   if (fd_ >= 0) {
     ::close(fd_);
   }
+  fd_ = -1;
+}
+
+sockaddr_in loopbackV4(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+OwnedFd listenIn(const NetNamespace& ns, std::uint16_t port, int backlog) {
+  OwnedFd fd(socketIn(ns, AF_INET, SOCK_STREAM));
+  const int one = 1;
+  const sockaddr_in a = loopbackV4(port);
+  if (fd.get() < 0 || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd.get(), backlog) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "listen on 127.0.0.1:" + std::to_string(port) + " in " + ns.name());
+  }
+  return fd;
 }
 
 }  // namespace podnetstat::testing

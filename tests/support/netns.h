@@ -5,6 +5,7 @@
 // destructor, so nothing leaks when an assertion fails half way through a test. Creation
 // failures throw std::runtime_error (gtest reports it as a failure of the test).
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace podnetstat::testing {
@@ -235,19 +237,36 @@ std::unique_ptr<OwnedFd> joinGroup6In(const NetNamespace& ns,
                                       const std::string& group,
                                       const std::string& interface);
 
-/// Closes a file descriptor when it goes out of scope.
+/// Closes a file descriptor when it goes out of scope (-1: none).
 class OwnedFd {
  public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
+  explicit OwnedFd(int fd = -1) : fd_(fd) {}
 
   ~OwnedFd();
+
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+  OwnedFd& operator=(OwnedFd&& other) noexcept;
   OwnedFd(const OwnedFd&) = delete;
   OwnedFd& operator=(const OwnedFd&) = delete;
 
   int get() const { return fd_; }
 
+  /// Closes it now.
+  void reset();
+
+  /// Hands the descriptor over to the caller, who closes it.
+  int release() { return std::exchange(fd_, -1); }
+
  private:
   int fd_;
 };
+
+/// 127.0.0.1:`port`.
+sockaddr_in loopbackV4(std::uint16_t port);
+
+/// A TCP listener on 127.0.0.1:`port` made inside `ns` (SO_REUSEADDR, `backlog`). Throws
+/// std::system_error when the kernel refuses.
+OwnedFd listenIn(const NetNamespace& ns, std::uint16_t port, int backlog = 16);
 
 }  // namespace podnetstat::testing
