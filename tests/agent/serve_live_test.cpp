@@ -24,6 +24,7 @@
 
 #include "http_client.h"
 #include "netns.h"
+#include "ready_api_server.h"
 #include "serve_process.h"
 #include "sockmaker.h"
 
@@ -98,13 +99,7 @@ class ServeLive : public ::testing::Test {
       options.refresh = std::chrono::hours(1);  // one snapshot: answers can be compared exactly
       options.node_name = "test-node";
       options.roots.netns_dir = podnetstat::testing::netnsDir();
-      server_ = std::make_unique<ApiServer>(options);
-      if (auto started = server_->start(); !started) {
-        throw std::runtime_error(started.error().message);
-      }
-      if (!waitReady(server_->port(), 30s)) {
-        throw std::runtime_error("the agent did not get ready");
-      }
+      server_ = podnetstat::testing::startReadyApiServer(options);
     } catch (const std::exception& e) {
       setup_error_ = e.what();
       TearDownTestSuite();

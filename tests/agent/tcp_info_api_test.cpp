@@ -29,6 +29,7 @@
 
 #include "http_client.h"
 #include "netns.h"
+#include "ready_api_server.h"
 #include "run_podnetstat.h"
 #include "serve_process.h"
 
@@ -182,13 +183,7 @@ class TcpInfoApi : public ::testing::Test {
       options.node_name = "test-node";
       options.backend = scanner::Backend::Netlink;
       options.roots.netns_dir = podnetstat::testing::netnsDir();
-      server_ = std::make_unique<ApiServer>(options);
-      if (auto started = server_->start(); !started) {
-        throw std::runtime_error(started.error().message);
-      }
-      if (!podnetstat::testing::waitReady(server_->port(), 30s)) {
-        throw std::runtime_error("the agent did not get ready");
-      }
+      server_ = podnetstat::testing::startReadyApiServer(options);
     } catch (const std::exception& e) {
       setup_error_ = e.what();
       TearDownTestSuite();
