@@ -401,6 +401,19 @@ TEST_F(WatchApiTest, ResumingFromAResourceVersionGivesExactlyTheMissedChanges) {
   EXPECT_EQ(ports, now);
 }
 
+TEST_F(WatchApiTest, ResumingFromFurtherBackThanTheLagBoundIsNotFallingBehind) {
+  Fd kept = listenIn(*ns_, 7724);
+  waitScans(2);
+  const std::string rv = list("/api/v1/listeners")["resourceVersion"];
+  Fd added = listenIn(*ns_, 7725);
+  waitScans(12);  // more than the 8 scans a watcher may fall behind, well within the history
+  Watch watch(server_->port(), "/api/v1/listeners?watch=true&resourceVersion=" + rv);
+  const auto events = watch.drain(400ms);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["local"]["port"], 7725);
+}
+
 TEST_F(WatchApiTest, ATooOldResourceVersionEndsWithExpired) {
   Watch watch(server_->port(), "/api/v1/sockets?watch=true&resourceVersion=99999999");
   ASSERT_EQ(watch.status(), 200u);

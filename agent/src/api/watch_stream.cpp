@@ -84,6 +84,7 @@ class WatchStream : public EventStream {
         std::min<std::uint64_t>(query.timeout_seconds.value_or(limits.max_timeout.count()),
                                 static_cast<std::uint64_t>(limits.max_timeout.count()));
     deadline_ = Clock::now() + std::chrono::seconds(timeout);
+    started_at_ = history_.generation();
     if (query.resource_version) {
       cursor_ = *query.resource_version;
       initial_ = false;
@@ -134,7 +135,7 @@ class WatchStream : public EventStream {
       initialPiece(out);
       return sent(out, now);
     }
-    if (history_.generation() > cursor_ + limits_.max_lag_scans) {
+    if (tooFarBehind()) {
       counters_.dropped.fetch_add(1, std::memory_order_relaxed);
       return expire(out, "the watch fell more than " + std::to_string(limits_.max_lag_scans) +
                              " scans behind; list again and watch from its resourceVersion");
@@ -187,7 +188,7 @@ class WatchStream : public EventStream {
   }
 
   bool tooSlow() override {
-    if (history_.generation() > cursor_ + limits_.max_lag_scans) {
+    if (tooFarBehind()) {
       counters_.dropped.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -200,6 +201,13 @@ class WatchStream : public EventStream {
   }
 
   bool table() const { return selection_.format == OutputFormat::Table; }
+
+  /// More than max_lag_scans behind the newest scan, counted from where the watch is or, for one
+  /// resumed from an older resourceVersion, from the scan it started at: catching up on the
+  /// history is not falling behind.
+  bool tooFarBehind() const {
+    return history_.generation() > std::max(cursor_, started_at_) + limits_.max_lag_scans;
+  }
 
   /// The table form's header (sent first) and the layout of its rows, from the starting pages
   /// (a watch from a resourceVersion starts from the current ones).
@@ -407,6 +415,7 @@ class WatchStream : public EventStream {
   Clock::time_point last_sent_;
   std::uint64_t subscription_ = 0;
   std::uint64_t cursor_ = 0;
+  std::uint64_t started_at_ = 0;  // the newest generation when the watch began
   bool initial_ = true;
   bool ended_ = false;
   std::size_t pos_ = 0;

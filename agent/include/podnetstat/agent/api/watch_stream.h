@@ -49,7 +49,8 @@ struct WatchLimits {
   /// A blank line after this long without anything sent.
   std::chrono::milliseconds keep_alive{15000};
   /// A watcher this many scans behind the newest (its client does not read fast enough) gets an
-  /// ERROR event, or is closed when its connection cannot take even that.
+  /// ERROR event, or is closed when its connection cannot take even that. One resumed from an
+  /// older resourceVersion counts from the scan it started at.
   std::uint64_t max_lag_scans = 8;
 };
 
