@@ -138,6 +138,10 @@ TEST(ServeFlags, BadValuesExitTwoNamingTheFlag) {
       {{"--log-format", "xml"}, {}, "--log-format"},
       {{"--log-level", "loud"}, {}, "--log-level"},
       {{"--idle-timeout", "1"}, {}, "--idle-timeout"},
+      {{"--watch-max-lag-scans", "0"}, {}, "--watch-max-lag-scans"},
+      {{}, {"PODNETSTAT_WATCH_MAX_LAG_SCANS=lots"}, "--watch-max-lag-scans"},
+      {{"--watch-keep-alive", "0s"}, {}, "--watch-keep-alive"},
+      {{"--watch-max-timeout", "2d"}, {}, "--watch-max-timeout"},
       {{"--no-such-flag"}, {}, "--no-such-flag"},
   };
   for (const auto& c : cases) {
@@ -156,7 +160,8 @@ TEST(ServeFlags, HelpListsTheFlagsAndExitsZero) {
   const CommandResult r = runCommand({binary(), "serve", "--help"}, 10s);
   EXPECT_EQ(r.exit_code, 0);
   for (const char* flag : {"--listen", "--health-listen", "--refresh", "--proc-root", "--netns-dir",
-                           "--node-name", "--max-connections", "--log-format", "--log-level"}) {
+                           "--node-name", "--max-connections", "--log-format", "--log-level",
+                           "--watch-max-lag-scans", "--watch-keep-alive", "--watch-max-timeout"}) {
     EXPECT_THAT(r.out, ::testing::HasSubstr(flag));
   }
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -86,8 +87,9 @@ class Watch {
 
   const std::string& header() const { return raw_; }
 
-  /// The next event; nullopt when none comes within `timeout` or the answer ended.
-  std::optional<json> next(std::chrono::milliseconds timeout = 5s) {
+  /// The next line of the body (without its newline; a keep-alive is an empty one); nullopt
+  /// when none comes within `timeout` or the answer ended.
+  std::optional<std::string> nextLine(std::chrono::milliseconds timeout = 5s) {
     const auto deadline = Clock::now() + timeout;
     if (header_end_ == std::string::npos && status(timeout) == 0) {
       return std::nullopt;
@@ -96,17 +98,48 @@ class Watch {
       decodeChunks();
       const auto nl = body_.find('\n');
       if (nl != std::string::npos) {
-        const std::string line = body_.substr(0, nl);
+        std::string line = body_.substr(0, nl);
         body_.erase(0, nl + 1);
-        if (line.empty()) {
-          continue;  // keep-alive
-        }
-        return json::parse(line);
+        return line;
       }
       if (ended_ || !fill(deadline)) {
         return std::nullopt;
       }
     }
+  }
+
+  /// The next event; nullopt when none comes within `timeout` or the answer ended.
+  std::optional<json> next(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto line = nextLine(std::max(left, std::chrono::milliseconds(0)));
+      if (!line) {
+        return std::nullopt;
+      }
+      if (!line->empty()) {  // not a keep-alive
+        return json::parse(*line);
+      }
+    }
+  }
+
+  /// Lines until `done(line)` holds for one (included), or 5 s passed.
+  std::vector<std::string> linesUntil(const std::function<bool(const std::string&)>& done) {
+    std::vector<std::string> out;
+    const auto deadline = Clock::now() + 5s;
+    while (Clock::now() < deadline) {
+      auto line = nextLine(std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max(deadline - Clock::now(), Clock::duration(1ms))));
+      if (!line) {
+        break;
+      }
+      out.push_back(*line);
+      if (done(out.back())) {
+        break;
+      }
+    }
+    return out;
   }
 
   /// Events until none comes for `quiet`.
@@ -368,6 +401,19 @@ TEST_F(WatchApiTest, ResumingFromAResourceVersionGivesExactlyTheMissedChanges) {
   EXPECT_EQ(ports, now);
 }
 
+TEST_F(WatchApiTest, ResumingFromFurtherBackThanTheLagBoundIsNotFallingBehind) {
+  Fd kept = listenIn(*ns_, 7724);
+  waitScans(2);
+  const std::string rv = list("/api/v1/listeners")["resourceVersion"];
+  Fd added = listenIn(*ns_, 7725);
+  waitScans(12);  // more than the 8 scans a watcher may fall behind, well within the history
+  Watch watch(server_->port(), "/api/v1/listeners?watch=true&resourceVersion=" + rv);
+  const auto events = watch.drain(400ms);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["local"]["port"], 7725);
+}
+
 TEST_F(WatchApiTest, ATooOldResourceVersionEndsWithExpired) {
   Watch watch(server_->port(), "/api/v1/sockets?watch=true&resourceVersion=99999999");
   ASSERT_EQ(watch.status(), 200u);
@@ -420,7 +466,7 @@ TEST_F(WatchApiTest, BadWatchParametersAre400) {
   HttpClient client("127.0.0.1", server_->port(), 5s);
   for (const char* target :
        {"/api/v1/sockets?watch=yes", "/api/v1/sockets?resourceVersion=-3",
-        "/api/v1/sockets?watch=true&timeoutSeconds=0", "/api/v1/sockets?watch=true&format=table",
+        "/api/v1/sockets?watch=true&timeoutSeconds=0", "/api/v1/sockets?watch=true&format=xml",
         "/api/v1/sockets?watch=true&tcpInfo=true", "/api/v1/listeners?watch=true&tcpInfo=true",
         "/api/v1/listeners?watch=true&resourceVersion=x", "/api/v1/netns?watch=true"}) {
     auto r = client.get(target);
@@ -439,6 +485,153 @@ TEST_F(WatchApiTest, MetricsCountWatchersAndEvents) {
     ASSERT_TRUE(r.ok());
     EXPECT_NE(r->body.find("\npodnetstat_watchers 1\n"), std::string::npos);
     EXPECT_EQ(r->body.find("\npodnetstat_watch_events_total 0\n"), std::string::npos);
+  }
+}
+
+bool startsWith(const std::string& line, std::string_view prefix) {
+  return line.starts_with(prefix);
+}
+
+TEST_F(WatchApiTest, TableWatchIsAHeaderThenOneRowPerEventWithItsType) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&format=table&transport=tcp&port=7741");
+  ASSERT_EQ(watch.status(), 200u);
+  EXPECT_NE(watch.header().find("Content-Type: text/plain"), std::string::npos);
+  // netstat's inet title, then its column line opened by Event, Netns and Pod; no unix block.
+  auto title = watch.nextLine();
+  ASSERT_TRUE(title);
+  EXPECT_TRUE(startsWith(*title, "Active Internet connections")) << *title;
+  auto columns = watch.nextLine();
+  ASSERT_TRUE(columns);
+  EXPECT_TRUE(startsWith(*columns, "Event    Netns")) << *columns;
+  EXPECT_NE(columns->find("Pod"), std::string::npos);
+  EXPECT_NE(columns->find("Proto Recv-Q Send-Q Local Address"), std::string::npos);
+
+  Fd listener = listenIn(*ns_, 7741);
+  auto lines = watch.linesUntil([](const std::string& l) { return !l.empty(); });
+  ASSERT_FALSE(lines.empty());
+  const std::string added = lines.back();
+  EXPECT_TRUE(startsWith(added, "ADDED    " + ns_->name())) << added;
+  EXPECT_NE(added.find("127.0.0.1:7741"), std::string::npos) << added;
+  EXPECT_NE(added.find("LISTEN"), std::string::npos) << added;
+  EXPECT_NE(added.find(std::to_string(::getpid()) + "/"), std::string::npos) << added;
+
+  ASSERT_EQ(::shutdown(listener.get(), SHUT_RDWR), 0);
+  lines = watch.linesUntil([](const std::string& l) { return !l.empty(); });
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(startsWith(lines.back(), "DELETED  " + ns_->name())) << lines.back();
+  EXPECT_NE(lines.back().find("127.0.0.1:7741"), std::string::npos) << lines.back();
+}
+
+TEST_F(WatchApiTest, TableRowsAreTheRowsOfTheTableList) {
+  Fd listener = listenIn(*ns_, 7742);
+  waitScans(2);
+  HttpClient client("127.0.0.1", server_->port(), 5s);
+  auto table = client.get("/api/v1/sockets?format=table&transport=tcp&port=7742");
+  ASSERT_TRUE(table.ok());
+  ASSERT_EQ(table->status, 200u);
+  const std::string& body = table->body;
+  const auto row_start = body.find('\n', body.find('\n') + 1) + 1;  // after the header
+  const std::string row = body.substr(row_start, body.find('\n', row_start) - row_start);
+
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&format=table&transport=tcp&port=7742");
+  const auto lines = watch.linesUntil([](const std::string& l) { return l.starts_with("ADDED"); });
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2], "ADDED    " + row);
+}
+
+TEST_F(WatchApiTest, TableWatchOfListenersShowsBookmarksAsComments) {
+  Fd listener = listenIn(*ns_, 7743);
+  waitScans(2);
+  Watch watch(server_->port(),
+              "/api/v1/listeners?watch=true&format=table&allowWatchBookmarks=true");
+  auto header = watch.nextLine();
+  ASSERT_TRUE(header);
+  EXPECT_TRUE(startsWith(*header, "Event    Netns")) << *header;
+  EXPECT_NE(header->find("Exposure"), std::string::npos) << *header;
+  const auto lines = watch.linesUntil([](const std::string& l) { return l.starts_with("#"); });
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_TRUE(startsWith(lines.front(), "ADDED    ")) << lines.front();
+  EXPECT_NE(lines.front().find("127.0.0.1:7743"), std::string::npos) << lines.front();
+  EXPECT_NE(lines.front().find("loopback"), std::string::npos) << lines.front();
+  EXPECT_TRUE(startsWith(lines.back(), "# resourceVersion ")) << lines.back();
+
+  // A listener of a later scan comes from the diff, in the same columns.
+  Fd later = listenIn(*ns_, 7744);
+  const auto more =
+      watch.linesUntil([](const std::string& l) { return l.find(":7744") != std::string::npos; });
+  ASSERT_FALSE(more.empty());
+  EXPECT_TRUE(startsWith(more.back(), "ADDED    ")) << more.back();
+  EXPECT_EQ(more.back().find("Exposure"), std::string::npos);
+  EXPECT_EQ(more.back().find("127.0.0.1:7744"), lines.front().find("127.0.0.1:7743"))
+      << "the columns line up:\n"
+      << lines.front() << "\n"
+      << more.back();
+}
+
+TEST_F(WatchApiTest, TableWatchEndsWithAnExpiredLine) {
+  Watch watch(server_->port(),
+              "/api/v1/listeners?watch=true&format=table&resourceVersion=99999999");
+  ASSERT_EQ(watch.status(), 200u);
+  auto header = watch.nextLine();
+  ASSERT_TRUE(header);
+  EXPECT_TRUE(startsWith(*header, "Event")) << *header;
+  auto error = watch.nextLine();
+  ASSERT_TRUE(error);
+  EXPECT_TRUE(startsWith(*error, "ERROR    410 Expired: resourceVersion 99999999")) << *error;
+  EXPECT_FALSE(watch.nextLine(500ms));
+  EXPECT_TRUE(watch.ended());
+}
+
+TEST_F(WatchApiTest, TableWatchSendsKeepAlives) {
+  Watch watch(server_->port(), "/api/v1/sockets?watch=true&format=table&port=1&transport=unix");
+  auto title = watch.nextLine();
+  ASSERT_TRUE(title);
+  EXPECT_TRUE(startsWith(*title, "Active UNIX domain sockets")) << *title;
+  ASSERT_TRUE(watch.nextLine());         // the column line
+  auto keep_alive = watch.nextLine(2s);  // keep_alive is 300 ms here
+  ASSERT_TRUE(keep_alive);
+  EXPECT_EQ(*keep_alive, "");
+}
+
+TEST(WatchLimitsTest, ServeFlagsParseIntoLimits) {
+  auto limits = parseWatchLimits("3", "500ms", "2m");
+  ASSERT_TRUE(limits.ok()) << limits.error().message;
+  EXPECT_EQ(limits->max_lag_scans, 3u);
+  EXPECT_EQ(limits->keep_alive, 500ms);
+  EXPECT_EQ(limits->max_timeout, 120s);
+  auto defaults = parseWatchLimits("8", "15s", "1h");
+  ASSERT_TRUE(defaults.ok());
+  const WatchLimits built_in;
+  EXPECT_EQ(defaults->max_lag_scans, built_in.max_lag_scans);
+  EXPECT_EQ(defaults->keep_alive, built_in.keep_alive);
+  EXPECT_EQ(defaults->max_timeout, built_in.max_timeout);
+  auto edges = parseWatchLimits("100", "100ms", "24h");
+  EXPECT_TRUE(edges.ok());
+}
+
+TEST(WatchLimitsTest, BadValuesNameTheirFlag) {
+  struct Case {
+    const char* lag;
+    const char* keep_alive;
+    const char* timeout;
+    const char* flag;
+  };
+
+  for (const Case& c :
+       {Case{"0", "15s", "1h", "--watch-max-lag-scans"},
+        Case{"101", "15s", "1h", "--watch-max-lag-scans"},
+        Case{"8x", "15s", "1h", "--watch-max-lag-scans"},
+        Case{"-1", "15s", "1h", "--watch-max-lag-scans"},
+        Case{"", "15s", "1h", "--watch-max-lag-scans"}, Case{"8", "0s", "1h", "--watch-keep-alive"},
+        Case{"8", "50ms", "1h", "--watch-keep-alive"}, Case{"8", "2h", "1h", "--watch-keep-alive"},
+        Case{"8", "15", "1h", "--watch-keep-alive"}, Case{"8", "15s", "0s", "--watch-max-timeout"},
+        Case{"8", "15s", "1500ms", "--watch-max-timeout"},
+        Case{"8", "15s", "25h", "--watch-max-timeout"},
+        Case{"8", "15s", "soon", "--watch-max-timeout"}}) {
+    auto limits = parseWatchLimits(c.lag, c.keep_alive, c.timeout);
+    ASSERT_FALSE(limits.ok()) << c.lag << " " << c.keep_alive << " " << c.timeout;
+    EXPECT_TRUE(limits.error().message.starts_with(c.flag)) << limits.error().message;
+    EXPECT_EQ(limits.error().kind, ErrorKind::Invalid);
   }
 }
 

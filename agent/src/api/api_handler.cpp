@@ -338,9 +338,6 @@ HttpResponse ApiHandler::watchAnswer(const WatchQuery& watch,
   if (watch_.history == nullptr || watch_.counters == nullptr) {
     return errorAnswer(400, "parameter 'watch': this server does not follow changes");
   }
-  if (format != OutputFormat::Json) {
-    return errorAnswer(400, "parameter 'format': a watch streams JSON events only");
-  }
   if (selection.sockets.tcp_info) {
     // tcp_info moves with every packet: as part of the events' objects it would either modify
     // every connection on every scan or be stale at once.
@@ -348,8 +345,9 @@ HttpResponse ApiHandler::watchAnswer(const WatchQuery& watch,
                        "parameter 'tcpInfo': a watch's events carry no tcpInfo; list with "
                        "tcpInfo=true to read it");
   }
+  selection.format = format;
   HttpResponse r;
-  r.content_type = kJsonLinesType;
+  r.content_type = format == OutputFormat::Table ? kTextType : kJsonLinesType;
   r.events = makeWatchStream(*watch_.history, std::move(pages), std::move(selection), watch,
                              watch_.limits, *watch_.counters);
   return r;

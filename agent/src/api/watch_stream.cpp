@@ -4,22 +4,32 @@
 //   2. the diffs after its generation, from the history (gone from it: the 410 ERROR, the end);
 //      each diff's events selected and written, then a BOOKMARK when asked for;
 //   3. nothing new: wait for the next scan's wake, a keep-alive, or the timeout (the end).
+// In table form the same steps write rows (the header before step 1's), through the renderers
+// of the route's table (render/socket_table.h, render/listener_text.h).
 
 #include "podnetstat/agent/api/watch_stream.h"
 
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/api/socket_list.h"
 #include "podnetstat/agent/json/json_write.h"
+#include "podnetstat/agent/render/labels.h"
+#include "podnetstat/agent/render/listener_text.h"
+#include "podnetstat/agent/render/socket_table.h"
 
 namespace podnetstat::agent {
 namespace {
 
 constexpr std::size_t kChunkBytes = 16 * 1024;
+
+/// The Event column of the table form, as wide as its longest type ("MODIFIED") and a blank.
+constexpr Column kEventColumn{"Event", 9};
 
 using Clock = std::chrono::steady_clock;
 
@@ -42,6 +52,19 @@ void appendExpired(std::string& out, const std::string& message) {
   out += "}}\n";
 }
 
+void appendExpiredRow(std::string& out, const std::string& message) {
+  appendCell(out, "ERROR", kEventColumn.width);
+  out += "410 Expired: ";
+  out += message;
+  out += '\n';
+}
+
+bool anyInet(const scanner::TransportSet& transports) {
+  return std::ranges::any_of(scanner::kAllTransports, [&](scanner::Transport t) {
+    return t != scanner::Transport::Unix && transports.contains(t);
+  });
+}
+
 class WatchStream : public EventStream {
  public:
   WatchStream(WatchHistory& history,
@@ -61,6 +84,7 @@ class WatchStream : public EventStream {
         std::min<std::uint64_t>(query.timeout_seconds.value_or(limits.max_timeout.count()),
                                 static_cast<std::uint64_t>(limits.max_timeout.count()));
     deadline_ = Clock::now() + std::chrono::seconds(timeout);
+    started_at_ = history_.generation();
     if (query.resource_version) {
       cursor_ = *query.resource_version;
       initial_ = false;
@@ -72,6 +96,9 @@ class WatchStream : public EventStream {
         netns_ = s.findNetns(*selection_.sockets.netns);
         no_netns_ = netns_ < 0;
       }
+    }
+    if (selection_.format == OutputFormat::Table) {
+      startTable();
     }
     counters_.open.fetch_add(1, std::memory_order_relaxed);
     counters_.started.fetch_add(1, std::memory_order_relaxed);
@@ -99,11 +126,16 @@ class WatchStream : public EventStream {
     if (now >= deadline_) {
       return Poll::End;
     }
+    if (!header_.empty()) {
+      out += header_;
+      header_.clear();
+      header_.shrink_to_fit();
+    }
     if (initial_) {
       initialPiece(out);
       return sent(out, now);
     }
-    if (history_.generation() > cursor_ + limits_.max_lag_scans) {
+    if (tooFarBehind()) {
       counters_.dropped.fetch_add(1, std::memory_order_relaxed);
       return expire(out, "the watch fell more than " + std::to_string(limits_.max_lag_scans) +
                              " scans behind; list again and watch from its resourceVersion");
@@ -129,10 +161,7 @@ class WatchStream : public EventStream {
       }
       cursor_ = diff.generation;
       if (bookmarks_) {
-        out += R"({"type":"BOOKMARK","object":{"resourceVersion":")";
-        out += std::to_string(cursor_);
-        out += "\"}}\n";
-        counters_.events.fetch_add(1, std::memory_order_relaxed);
+        appendBookmark(out);
       }
       pending_.pop_front();
       event_ = 0;
@@ -159,7 +188,7 @@ class WatchStream : public EventStream {
   }
 
   bool tooSlow() override {
-    if (history_.generation() > cursor_ + limits_.max_lag_scans) {
+    if (tooFarBehind()) {
       counters_.dropped.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -171,6 +200,52 @@ class WatchStream : public EventStream {
     return selection_.pod_uid ? s.podIndex().byUid(*selection_.pod_uid) : nullptr;
   }
 
+  bool table() const { return selection_.format == OutputFormat::Table; }
+
+  /// More than max_lag_scans behind the newest scan, counted from where the watch is or, for one
+  /// resumed from an older resourceVersion, from the scan it started at: catching up on the
+  /// history is not falling behind.
+  bool tooFarBehind() const {
+    return history_.generation() > std::max(cursor_, started_at_) + limits_.max_lag_scans;
+  }
+
+  /// The table form's header (sent first) and the layout of its rows, from the starting pages
+  /// (a watch from a resourceVersion starts from the current ones).
+  void startTable() {
+    const SnapshotPages& pages = *pages_;
+    if (selection_.listeners) {
+      const std::span<const std::size_t> widths = pages.listenerTableWidths();
+      listener_widths_.assign(widths.begin(), widths.end());
+      appendCell(header_, kEventColumn.title, kEventColumn.width);
+      header_ += pages.listenerTableHeader();
+    } else {
+      layout_.emplace(pages.snapshot());
+      const scanner::TransportSet& transports = selection_.sockets.transports;
+      if (anyInet(transports)) {
+        header_ += withColumns(pages.tableHeader(true), {kEventColumn});
+      }
+      if (transports.contains(scanner::Transport::Unix)) {
+        header_ += withColumns(pages.tableHeader(false), {kEventColumn});
+      }
+    }
+    if (!initial_) {
+      pages_.reset();
+    }
+  }
+
+  void appendBookmark(std::string& out) {
+    if (table()) {
+      out += "# resourceVersion ";
+      out += std::to_string(cursor_);
+      out += '\n';
+    } else {
+      out += R"({"type":"BOOKMARK","object":{"resourceVersion":")";
+      out += std::to_string(cursor_);
+      out += "\"}}\n";
+    }
+    counters_.events.fetch_add(1, std::memory_order_relaxed);
+  }
+
   Poll sent(const std::string& out, Clock::time_point now) {
     if (!out.empty()) {
       last_sent_ = now;
@@ -179,7 +254,11 @@ class WatchStream : public EventStream {
   }
 
   Poll expire(std::string& out, const std::string& message) {
-    appendExpired(out, message);
+    if (table()) {
+      appendExpiredRow(out, message);
+    } else {
+      appendExpired(out, message);
+    }
     counters_.events.fetch_add(1, std::memory_order_relaxed);
     ended_ = true;
     return Poll::End;
@@ -193,7 +272,12 @@ class WatchStream : public EventStream {
       while (pos_ < all.size() && out.size() < kChunkBytes) {
         const std::size_t i = pos_++;
         if (selectsCurrent(all[i].socket, &all[i])) {
-          appendEvent(out, "ADDED", withoutBrace(all[i].socket), pages_->listenerJsonTail(i));
+          if (table()) {
+            appendCell(out, "ADDED", kEventColumn.width);
+            out += pages_->listenerTableRow(i);
+          } else {
+            appendEvent(out, "ADDED", withoutBrace(all[i].socket), pages_->listenerJsonTail(i));
+          }
           counters_.events.fetch_add(1, std::memory_order_relaxed);
         }
       }
@@ -203,7 +287,12 @@ class WatchStream : public EventStream {
       while (pos_ < n && out.size() < kChunkBytes) {
         const auto i = static_cast<std::uint32_t>(pos_++);
         if (selectsCurrent(i, nullptr)) {
-          appendEvent(out, "ADDED", withoutBrace(i), "}");
+          if (table()) {
+            appendCell(out, "ADDED", kEventColumn.width);
+            out += pages_->tableRows(i, i + 1);
+          } else {
+            appendEvent(out, "ADDED", withoutBrace(i), "}");
+          }
           counters_.events.fetch_add(1, std::memory_order_relaxed);
         }
       }
@@ -274,17 +363,37 @@ class WatchStream : public EventStream {
     return q.filter(s, diff.scan);
   }
 
-  void appendObject(std::string& out,
-                    const char* type,
-                    const ScanDiff& diff,
-                    std::int32_t index) const {
+  void appendObject(std::string& out, const char* type, const ScanDiff& diff, std::int32_t index) {
     const WatchObject& o = diff.objects[static_cast<std::size_t>(index)];
-    appendEvent(out, type, o.json, selection_.listeners ? std::string_view(o.listener_tail) : "}");
+    if (table()) {
+      appendRow(out, type, diff, o, static_cast<std::uint32_t>(index));
+    } else {
+      appendEvent(out, type, o.json,
+                  selection_.listeners ? std::string_view(o.listener_tail) : "}");
+    }
     counters_.events.fetch_add(1, std::memory_order_relaxed);
   }
 
+  /// The table row of an event: its type, then its object's row of the route's table.
+  void appendRow(std::string& out,
+                 const char* type,
+                 const ScanDiff& diff,
+                 const WatchObject& o,
+                 std::uint32_t index) {
+    appendCell(out, type, kEventColumn.width);
+    const std::string pod = o.has_pod ? podLabel(o.pod_namespace, o.pod_name, o.pod_uid) : "-";
+    if (selection_.listeners) {
+      appendListenerRow(out, listener_widths_, diff.scan, *o.listener, pod,
+                        containerLabel(o.container_id, o.container_name));
+    } else {
+      const scanner::Socket& s = diff.scan.sockets[index];
+      layout_->appendRow(out, diff.scan, index, netnsLabel(diff.scan.namespaces[s.netns_index]),
+                         pod);
+    }
+  }
+
   /// One event of a diff as this watch sees it through its filters.
-  void appendSelected(std::string& out, const ScanDiff& diff, const WatchEvent& e) const {
+  void appendSelected(std::string& out, const ScanDiff& diff, const WatchEvent& e) {
     const bool before = selectsObject(diff, e.old_object);
     const bool after = selectsObject(diff, e.new_object);
     if (before && after) {
@@ -306,6 +415,7 @@ class WatchStream : public EventStream {
   Clock::time_point last_sent_;
   std::uint64_t subscription_ = 0;
   std::uint64_t cursor_ = 0;
+  std::uint64_t started_at_ = 0;  // the newest generation when the watch began
   bool initial_ = true;
   bool ended_ = false;
   std::size_t pos_ = 0;
@@ -314,9 +424,58 @@ class WatchStream : public EventStream {
   bool no_netns_ = false;
   std::deque<std::shared_ptr<const ScanDiff>> pending_;
   std::size_t event_ = 0;
+  // The table form: what is sent first, and how rows are laid out.
+  std::string header_;
+  std::optional<SocketTableLayout> layout_;
+  std::vector<std::size_t> listener_widths_;
 };
 
+/// A count of scans for --watch-max-lag-scans.
+Result<std::uint64_t> parseLagScans(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < 1 ||
+      value > kMaxLagScansLimit) {
+    return Error{"--watch-max-lag-scans: expected a whole number of scans from 1 to " +
+                     std::to_string(kMaxLagScansLimit) + ", got '" + std::string(text) + "'",
+                 ErrorKind::Invalid};
+  }
+  return value;
+}
+
 }  // namespace
+
+Result<WatchLimits> parseWatchLimits(std::string_view max_lag_scans,
+                                     std::string_view keep_alive,
+                                     std::string_view max_timeout) {
+  WatchLimits limits;
+  auto lag = parseLagScans(max_lag_scans);
+  if (!lag) {
+    return lag.error();
+  }
+  limits.max_lag_scans = *lag;
+  auto alive = parseDuration(keep_alive);
+  if (!alive) {
+    return Error{"--watch-keep-alive: " + alive.error().message, ErrorKind::Invalid};
+  }
+  if (*alive < kMinKeepAlive || *alive > kMaxKeepAlive) {
+    return Error{"--watch-keep-alive: expected 100ms to 1h, got '" + std::string(keep_alive) + "'",
+                 ErrorKind::Invalid};
+  }
+  limits.keep_alive = *alive;
+  auto timeout = parseDuration(max_timeout);
+  if (!timeout) {
+    return Error{"--watch-max-timeout: " + timeout.error().message, ErrorKind::Invalid};
+  }
+  if (*timeout < std::chrono::seconds(1) || *timeout > kMaxTimeoutLimit ||
+      *timeout % std::chrono::seconds(1) != std::chrono::milliseconds(0)) {
+    return Error{"--watch-max-timeout: expected whole seconds from 1s to 24h, got '" +
+                     std::string(max_timeout) + "'",
+                 ErrorKind::Invalid};
+  }
+  limits.max_timeout = std::chrono::duration_cast<std::chrono::seconds>(*timeout);
+  return limits;
+}
 
 std::shared_ptr<EventStream> makeWatchStream(WatchHistory& history,
                                              std::shared_ptr<const SnapshotPages> current,

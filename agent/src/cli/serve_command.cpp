@@ -187,6 +187,9 @@ struct ServeFlags {
   std::string port_file;
   std::string cgroup_root = "/sys/fs/cgroup";
   std::string backend = "procfs";
+  std::string watch_max_lag_scans = "8";
+  std::string watch_keep_alive = "15s";
+  std::string watch_max_timeout = "1h";
   PodSourceFlags pods;
   AccessFlags access;
 };
@@ -241,6 +244,19 @@ void addServeFlags(CLI::App& app, ServeFlags& f) {
       ->envname("PODNETSTAT_BACKEND")
       ->check(CLI::IsMember({"auto", "procfs", "netlink"}))
       ->capture_default_str();
+  app.add_option("--watch-max-lag-scans", f.watch_max_lag_scans,
+                 "Scans a watcher may fall behind (its client not reading) before it gets a 410 "
+                 "and is closed, 1 to 100")
+      ->envname("PODNETSTAT_WATCH_MAX_LAG_SCANS")
+      ->capture_default_str();
+  app.add_option("--watch-keep-alive", f.watch_keep_alive,
+                 "Silence after which a watch sends a blank line, 100ms to 1h")
+      ->envname("PODNETSTAT_WATCH_KEEP_ALIVE")
+      ->capture_default_str();
+  app.add_option("--watch-max-timeout", f.watch_max_timeout,
+                 "The longest watch (a longer timeoutSeconds is cut to it), 1s to 24h")
+      ->envname("PODNETSTAT_WATCH_MAX_TIMEOUT")
+      ->capture_default_str();
   addPodSourceFlags(app, f.pods, true);
   addAccessFlags(app, f.access);
   app.add_option("--port-file", f.port_file,
@@ -283,6 +299,11 @@ Result<ApiServerOptions> serverOptions(const ServeFlags& f) {
     return usageError("--backend", "expected auto, procfs or netlink, got '" + f.backend + "'");
   }
   options.backend = *backend;
+  auto watch = parseWatchLimits(f.watch_max_lag_scans, f.watch_keep_alive, f.watch_max_timeout);
+  if (!watch) {
+    return watch.error();
+  }
+  options.watch = *watch;
   options.roots.proc = f.proc_root;
   options.roots.netns_dir = f.netns_dir;
   options.node_name = f.node_name.empty() ? defaultNodeName() : f.node_name;

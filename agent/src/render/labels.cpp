@@ -14,6 +14,27 @@ std::string podLabel(const k8s::Pod* pod) {
   return pod->uid;
 }
 
+std::string podLabel(std::string_view namespace_name, std::string_view name, std::string_view uid) {
+  if (!namespace_name.empty() && !name.empty()) {
+    std::string out(namespace_name);
+    out += '/';
+    out += name;
+    return out;
+  }
+  return uid.empty() ? "-" : std::string(uid);
+}
+
+std::string containerLabel(const k8s::PodContainer* container) {
+  return container == nullptr ? "-" : container->name.value_or(container->id.substr(0, 12));
+}
+
+std::string containerLabel(std::string_view id, const std::optional<std::string>& name) {
+  if (name) {
+    return *name;
+  }
+  return id.empty() ? "-" : std::string(id.substr(0, 12));
+}
+
 std::string netnsLabel(const scanner::NetNamespace& ns) {
   return ns.names.empty() ? std::to_string(ns.inode) : ns.names.front();
 }

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "podnetstat/agent/json/json_write.h"
@@ -63,14 +65,15 @@ std::string localAddress(const scanner::Socket& s) {
   return netstatAddress(s.local, s.transport, options, nullptr);
 }
 
-/// The cells of a listener's table row.
-Cells cells(const Snapshot& snapshot, const Listener& l) {
-  const auto& scan = snapshot.scan();
+/// The cells of a listener's table row, its pod and container given as labels.
+Cells cells(const scanner::ScanResult& scan,
+            const Listener& l,
+            std::string_view pod_label,
+            std::string_view container_label) {
   const scanner::Socket& s = scan.sockets[l.socket];
-  const auto pod = snapshot.socketPodOf(l.socket);
   Cells out;
   out[kNetns] = netnsLabel(scan.namespaces[s.netns_index]);
-  out[kPod] = podLabel(pod ? pod->pod : nullptr);
+  out[kPod] = pod_label;
   out[kProto] = scanner::transportName(s.transport);
   out[kLocal] = localAddress(s);
   out[kExposure] = k8s::exposureName(l.exposure);
@@ -78,18 +81,20 @@ Cells cells(const Snapshot& snapshot, const Listener& l) {
   out[kHostPort] = l.host_port == 0 ? "-" : std::to_string(l.host_port);
   out[kUid0] = yesNo(l.uid0);
   out[kProgram] = netstatProgram(s, scan);
-  out[kContainer] = "-";
-  if (pod && pod->container != nullptr) {
-    out[kContainer] = pod->container->name.value_or(pod->container->id.substr(0, 12));
-  }
+  out[kContainer] = container_label;
   out[kReason] = l.reason;
   return out;
 }
 
+/// The cells of a listener of the snapshot.
+Cells cells(const Snapshot& snapshot, const Listener& l) {
+  const auto pod = snapshot.socketPodOf(l.socket);
+  return cells(snapshot.scan(), l, podLabel(pod ? pod->pod : nullptr),
+               containerLabel(pod ? pod->container : nullptr));
+}
+
 /// Appends one line: every cell but the last padded to its column's width, one blank between.
-void appendLine(std::string& out,
-                const std::array<std::size_t, kColumnCount>& widths,
-                const auto& cell) {
+void appendLine(std::string& out, std::span<const std::size_t> widths, const auto& cell) {
   for (std::size_t c = 0; c < kColumnCount; ++c) {
     const std::string_view text = cell(c);
     out += text;
@@ -127,7 +132,7 @@ ListenerTableText renderListenerTable(const Snapshot& snapshot) {
   for (const Listener& l : listeners) {
     rows.push_back(cells(snapshot, l));
   }
-  std::array<std::size_t, kColumnCount> widths{};
+  std::vector<std::size_t> widths(kColumnCount);
   for (std::size_t c = 0; c < kColumnCount; ++c) {
     widths[c] = kColumnTitles[c].size();
     for (const auto& row : rows) {
@@ -142,7 +147,18 @@ ListenerTableText renderListenerTable(const Snapshot& snapshot) {
     appendLine(t.rows.text, widths, [&](std::size_t c) { return std::string_view(row[c]); });
   }
   t.rows.close();
+  t.widths = std::move(widths);
   return t;
+}
+
+void appendListenerRow(std::string& out,
+                       std::span<const std::size_t> widths,
+                       const scanner::ScanResult& scan,
+                       const Listener& listener,
+                       std::string_view pod_label,
+                       std::string_view container_label) {
+  const Cells row = cells(scan, listener, pod_label, container_label);
+  appendLine(out, widths, [&](std::size_t c) { return std::string_view(row[c]); });
 }
 
 std::string listenerSeries(const Snapshot& snapshot) {

@@ -168,4 +168,8 @@ std::string_view SnapshotPages::listenerTableRow(std::size_t i) const {
   return listenerTable().rows.rows(i, i + 1);
 }
 
+std::span<const std::size_t> SnapshotPages::listenerTableWidths() const {
+  return listenerTable().widths;
+}
+
 }  // namespace podnetstat::agent

@@ -159,6 +159,10 @@ std::shared_ptr<ScanDiff> WatchHistory::diff(const SnapshotPages& pages,
       o.pod_uid = pod->pod->uid;
       o.pod_namespace = pod->pod->namespace_name.value_or("");
       o.pod_name = pod->pod->name.value_or("");
+      if (pod->container != nullptr) {
+        o.container_id = pod->container->id;
+        o.container_name = pod->container->name;
+      }
     }
     const std::uint32_t index = builder.add(s.scan(), i);
     if (listeners[i] >= 0) {

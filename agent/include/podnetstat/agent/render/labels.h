@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +23,15 @@ inline constexpr std::string_view kPodColumn = "Pod";
 
 /// A pod in tables: "namespace/name", its uid when it has no name, "-" for none (null).
 std::string podLabel(const k8s::Pod* pod);
+
+/// The same from a pod's names as a watch event keeps them ("" for a name not known).
+std::string podLabel(std::string_view namespace_name, std::string_view name, std::string_view uid);
+
+/// A container in tables: its name, else the first 12 characters of its ID; "-" for none (null).
+std::string containerLabel(const k8s::PodContainer* container);
+
+/// The same from a container's ID ("" for none) and name.
+std::string containerLabel(std::string_view id, const std::optional<std::string>& name);
 
 /// A namespace in the agent's tables and metrics: its first name, else its inode.
 std::string netnsLabel(const scanner::NetNamespace& ns);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +92,8 @@ class SnapshotPages {
   /// The listener table's header line, and the row of listener `i` (newlines included).
   const std::string& listenerTableHeader() const;
   std::string_view listenerTableRow(std::size_t i) const;
+  /// The widths of that table's columns (appendListenerRow lays other rows out in them).
+  std::span<const std::size_t> listenerTableWidths() const;
 
  private:
   /// The two tables, each rendered on its first use.

@@ -61,6 +61,9 @@ struct WatchObject {
   std::string pod_uid;
   std::string pod_namespace;
   std::string pod_name;
+  /// Its pod's container ("" and nullopt for none): the listener table of a watch names it.
+  std::string container_id;
+  std::optional<std::string> container_name;
   /// For a listening socket: its posture (socket = index into the diff's scan) and the fields
   /// /api/v1/listeners adds to the object (closing brace included).
   std::optional<Listener> listener;
