@@ -1,7 +1,9 @@
 // The cost of following changes: the diff of one scan against the previous one
 // (WatchHistory::record: every socket's identity and fingerprint indexed, compared, the changed
 // ones copied with their JSON) at 10,000 TCP sockets with 1% churn, beside what the agent does
-// anyway for every scan at that size (the snapshot model and its pages). The scan itself, at
+// anyway for every scan at that size (the snapshot model and its pages); and the ages carried from
+// scan to scan (ObjectAges::observe: every socket's firstSeen, the pods' late listeners and
+// listener churn) on the same scans. The scan itself, at
 // 10,000 sockets, is measured by bench/bench.sh (README: about 51 ms).
 
 #include <benchmark/benchmark.h>
@@ -13,6 +15,7 @@
 
 #include "podnetstat/agent/model/snapshot.h"
 #include "podnetstat/agent/render/snapshot_pages.h"
+#include "podnetstat/agent/state/object_ages.h"
 #include "podnetstat/agent/state/watch_history.h"
 #include "podnetstat/scanner/model.h"
 
@@ -79,6 +82,18 @@ void BM_DiffAt10kSockets(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(events);
 }
 
+void BM_AgesAt10kSockets(benchmark::State& state) {
+  const std::vector<std::shared_ptr<const agent::SnapshotPages>> pages = {pagesOf(0, 1),
+                                                                          pagesOf(1, 2)};
+  agent::ObjectAges ages;
+  ages.observe(pages[0]->snapshot());
+  int next = 1;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(ages.observe(pages[static_cast<std::size_t>(next)]->snapshot()));
+    next ^= 1;
+  }
+}
+
 void BM_SnapshotAndPagesAt10kSockets(benchmark::State& state) {
   for (auto _ : state) {
     auto snapshot = std::make_shared<const agent::Snapshot>(syntheticScan(0), "node", 0);
@@ -89,5 +104,6 @@ void BM_SnapshotAndPagesAt10kSockets(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_DiffAt10kSockets)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AgesAt10kSockets)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SnapshotAndPagesAt10kSockets)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

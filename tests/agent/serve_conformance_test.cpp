@@ -429,6 +429,9 @@ TEST_F(OpenApiPrism, EveryRouteAndEveryDeclaredStatusPassesPrismsValidation) {
       {"/api/v1/listeners?watch=true&timeoutSeconds=1&exposure=pod"},
       {pod + "/sockets?watch=true&timeoutSeconds=1&listening=true"},
       {std::string("/api/v1/pods/") + kPodUid + "/sockets?watch=true&timeoutSeconds=1"},
+      {"/api/v1/pods?watch=true&resourceVersion=99999999"},
+      {"/api/v1/pods?watch=true&timeoutSeconds=1&allowWatchBookmarks=true"},
+      {"/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1"},
       {"/api/v1/netns/" + ns + "/interfaces?all=true&format=table"},
       {"/api/v1/netns/" + ns + "/interfaces?all=false"},
       {"/api/v1/netns/" + inode + "/routes?family=inet6"},
@@ -481,6 +484,25 @@ TEST_F(OpenApiPrism, EveryRouteAndEveryDeclaredStatusPassesPrismsValidation) {
   EXPECT_EQ(pods["items"][0]["uid"], kPodUid);
   EXPECT_EQ(pods["items"][0]["netns"]["inode"], ns_->inode());
   EXPECT_EQ(pods["items"][0]["containers"][0]["id"], kContainerId);
+  // A pod watch's events carry the list's items: their objects, as a pod list, go to Prism's
+  // validator with the answers below.
+  const auto watched = throughPrism({"/api/v1/pods?watch=true&timeoutSeconds=1"});
+  json watched_pods = pods;
+  watched_pods["items"] = json::array();
+  std::istringstream events(watched.body);
+  for (std::string line; std::getline(events, line);) {
+    if (!line.empty()) {
+      const json e = json::parse(line);
+      EXPECT_EQ(e["type"], "ADDED") << line;
+      watched_pods["items"].push_back(e["object"]);
+    }
+  }
+  ASSERT_EQ(watched_pods["items"].size(), 1U) << watched.body;
+  EXPECT_EQ(watched_pods["items"][0]["uid"], kPodUid);
+  direct_answers_.push_back({{"path", "/api/v1/pods"},
+                             {"status", 200},
+                             {"headers", {{"content-type", "application/json"}}},
+                             {"body", watched_pods.dump()}});
   // A pod whose namespace is unknown (hostNetwork, or not found) has "netns": null, which a live
   // node without a runtime cannot show: its object as the agent renders it, in a pod list,
   // goes to Prism's validator with the answers below.

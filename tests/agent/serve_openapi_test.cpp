@@ -269,10 +269,12 @@ TEST_F(OpenApiDocument, TheValidatorCatchesWrongAnswers) {
      "state":"LISTEN","txQueue":0,"rxQueue":0,
      "timer":{"active":"off","expiresSeconds":0.0,"retransmits":0},"uid":0,"timeout":0,
      "inode":1,"refCount":1,"processes":[{"pid":1,"name":"init","program":"init"}],
-     "netns":{"inode":4026531840,"name":null,"names":[]},"pod":null},
+     "netns":{"inode":4026531840,"name":null,"names":[]},"pod":null,
+     "firstSeen":"2024-05-01T11:59:55.007Z"},
     {"transport":"unix","path":null,"type":"stream","flags":["ACC"],"state":"LISTENING",
      "inode":2,"refCount":2,"processes":[],"netns":{"inode":4026531840,"name":null,"names":[]},
-     "pod":{"namespace":null,"name":null,"uid":"u","container":null}}]})");
+     "pod":{"namespace":null,"name":null,"uid":"u","container":null},
+     "firstSeen":"2024-05-01T12:00:00.123Z"}]})");
   EXPECT_THAT(validator_.validate(good, list), ::testing::IsEmpty());
 
   const auto broken = [&](const std::function<void(json&)>& change) {
@@ -294,6 +296,8 @@ TEST_F(OpenApiDocument, TheValidatorCatchesWrongAnswers) {
   EXPECT_THAT(broken([](json& j) { j["items"][1].erase("flags"); }),
               ::testing::Not(::testing::IsEmpty()));
   EXPECT_THAT(broken([](json& j) { j["scannedAt"] = "yesterday"; }),
+              ::testing::Not(::testing::IsEmpty()));
+  EXPECT_THAT(broken([](json& j) { j["items"][1].erase("firstSeen"); }),
               ::testing::Not(::testing::IsEmpty()));
   EXPECT_THAT(broken([](json& j) {
                 j["items"][0]["pod"] = json{{"uid", 1}};
@@ -318,10 +322,11 @@ TEST_F(OpenApiDocument, PodSummariesMatchTheDocument) {
   counts.listeners.by_exposure = {1, 2, 0};
   counts.listeners.undeclared = 1;
   std::string text;
-  appendPodJson(text, pod, nullptr, counts);
+  appendPodJson(text, pod, nullptr, counts, 2);
   const json known = json::parse(text);
   EXPECT_THAT(validator_.validate(known, schema), ::testing::IsEmpty()) << text;
   EXPECT_EQ(known["listeners"]["undeclared"], 1);
+  EXPECT_EQ(known["lateListeners"], 2);
 
   k8s::Pod cgroup_only;
   cgroup_only.uid = pod.uid;

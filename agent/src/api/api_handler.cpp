@@ -15,6 +15,7 @@
 
 #include "podnetstat/agent/api/listeners.h"
 #include "podnetstat/agent/api/net_views.h"
+#include "podnetstat/agent/api/pod_watch_stream.h"
 #include "podnetstat/agent/api/responses.h"
 #include "podnetstat/agent/api/socket_list.h"
 #include "podnetstat/agent/json/json_write.h"
@@ -91,6 +92,11 @@ Result<std::pair<WatchQuery, Query>> parsedWatchable(
     return rest.error();
   }
   return std::pair{*watch, std::move(*rest)};
+}
+
+/// The parameters of a list of JSON only, for parsedWatchable.
+Result<OutputFormat> plainJsonQuery(const std::vector<QueryParam>& params) {
+  return parsePlainQuery(params, false);
 }
 
 }  // namespace
@@ -244,12 +250,25 @@ HttpResponse ApiHandler::namespacePods(const Call& call) const {
 }
 
 HttpResponse ApiHandler::podList(const Call& call, const std::string* namespace_name) const {
-  if (auto q = parsed(call.query, [](const auto& p) { return parsePlainQuery(p, false); }); !q) {
-    return errorAnswer(400, q.error().message);
+  auto parsed_query = parsedWatchable(call.query, plainJsonQuery);
+  if (!parsed_query) {
+    return errorAnswer(400, parsed_query.error().message);
   }
-  const auto pages = store_.current();
+  auto pages = store_.current();
   if (!pages) {
     return notReady();
+  }
+  if (const WatchQuery& watch = parsed_query->first; watch.watch) {
+    if (watch_.history == nullptr || watch_.counters == nullptr) {
+      return errorAnswer(400, "parameter 'watch': this server does not follow changes");
+    }
+    HttpResponse r;
+    r.content_type = kJsonLinesType;
+    r.events = makePodWatchStream(
+        *watch_.history, std::move(pages),
+        namespace_name != nullptr ? std::optional(*namespace_name) : std::nullopt, watch,
+        watch_.limits, *watch_.counters);
+    return r;
   }
   std::string body = pages->listHead();
   bool first = true;

@@ -66,6 +66,16 @@ void appendSnapshotFamilies(std::string& out, const SnapshotPages* pages) {
   if (pages != nullptr) {
     out += pages->listenQueueMaxSeries();
   }
+  appendMetricHeader(out, "podnetstat_pod_listener_appearances_total", "counter",
+                     "Listeners that appeared in a pod since the agent's first scan of it.");
+  if (pages != nullptr) {
+    out += pages->podListenerChurnSeries(true);
+  }
+  appendMetricHeader(out, "podnetstat_pod_listener_disappearances_total", "counter",
+                     "Listeners that disappeared from a pod since the agent's first scan of it.");
+  if (pages != nullptr) {
+    out += pages->podListenerChurnSeries(false);
+  }
 }
 
 void appendDurationHistogram(std::string& out, const ScanMetrics::Totals& t) {
@@ -256,6 +266,29 @@ std::string socketSeries(const Snapshot& snapshot) {
     out += escapeLabelValue(state);
     out += "\"} ";
     appendJsonUint(out, count);
+    out += '\n';
+  }
+  return out;
+}
+
+std::string podListenerChurnSeries(const Snapshot& snapshot,
+                                   const std::vector<PodListenerChurn>& churn,
+                                   bool appearances) {
+  // Summed by labels: two pods may share a namespace and name (one going, one coming).
+  std::map<std::string, std::uint64_t> series;
+  const auto pods = snapshot.podIndex().pods();
+  for (std::size_t p = 0; p < pods.size() && p < churn.size(); ++p) {
+    std::string labels;
+    appendPodSeriesLabels(labels, &pods[p]);
+    series[labels] += appearances ? churn[p].appearances : churn[p].disappearances;
+  }
+  std::string out;
+  for (const auto& [labels, value] : series) {
+    out += appearances ? "podnetstat_pod_listener_appearances_total{"
+                       : "podnetstat_pod_listener_disappearances_total{";
+    out += labels;
+    out += "} ";
+    appendNumber(out, value);
     out += '\n';
   }
   return out;

@@ -45,18 +45,41 @@ std::string netnsListOf(const Snapshot& snapshot, const std::string& list_head) 
 
 }  // namespace
 
+/// The `firstSeen` text of each socket in turn; most sockets were first seen at one of a few
+/// scans, so the last one formatted is kept.
+class SnapshotPages::FirstSeenText {
+ public:
+  explicit FirstSeenText(const SnapshotPages& pages) : pages_(pages) {}
+
+  const std::string& operator()(std::uint32_t i) {
+    const std::int64_t ms = pages_.firstSeenMs(i);
+    if (ms != ms_ || text_.empty()) {
+      ms_ = ms;
+      text_ = formatRfc3339Ms(ms);
+    }
+    return text_;
+  }
+
+ private:
+  const SnapshotPages& pages_;
+  std::int64_t ms_ = 0;
+  std::string text_;
+};
+
 SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
-                             std::uint64_t resource_version)
-    : snapshot_(std::move(snapshot)), resource_version_(resource_version) {
+                             std::uint64_t resource_version,
+                             ScanAges ages)
+    : snapshot_(std::move(snapshot)), resource_version_(resource_version), ages_(std::move(ages)) {
   const Snapshot& s = *snapshot_;
   const auto& sockets = s.scan().sockets;
   scanned_at_ = formatRfc3339Ms(s.scan().started_unix_ms);
   list_head_ = listHeadOf(s, resource_version_, scanned_at_);
   socket_json_.reserve(sockets.size() * kJsonBytesPerSocket);
   socket_json_starts_.reserve(sockets.size() + 1);
+  FirstSeenText first_seen(*this);
   for (std::uint32_t i = 0; i < sockets.size(); ++i) {
     socket_json_starts_.push_back(socket_json_.size());
-    appendSocketJson(socket_json_, sockets[i], s.scan(), s.socketPodOf(i));
+    appendSocketJson(socket_json_, sockets[i], s.scan(), s.socketPodOf(i), false, first_seen(i));
     socket_json_ += ',';
   }
   socket_json_starts_.push_back(socket_json_.size());
@@ -65,7 +88,7 @@ SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
   for (std::uint32_t p = 0; p < pods.size(); ++p) {
     const auto& netns_inode = pods[p].netns_inode;
     appendPodJson(pod_json_[p], pods[p], netns_inode ? s.netnsByInode(*netns_inode) : nullptr,
-                  s.podCounts(p));
+                  s.podCounts(p), lateListeners(p));
   }
   netns_json_ = netnsListOf(s, list_head_);
   socket_series_ = agent::socketSeries(s);
@@ -74,6 +97,9 @@ SnapshotPages::SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
   undeclared_series_ = agent::undeclaredSeries(s);
   listen_queue_length_series_ = agent::listenQueueSeries(s, false);
   listen_queue_max_series_ = agent::listenQueueSeries(s, true);
+  listener_appearance_series_ = agent::podListenerChurnSeries(s, ages_.pod_listener_churn, true);
+  listener_disappearance_series_ =
+      agent::podListenerChurnSeries(s, ages_.pod_listener_churn, false);
   for (const Listener& l : s.listeners().listeners()) {
     listener_tails_.open();
     appendListenerJsonTail(listener_tails_.text, l);
@@ -116,9 +142,10 @@ const SocketTable& SnapshotPages::socketTable(bool tcp_info) const {
       tables_->sockets_tcp_info = renderSocketTable(s, true);
       TextRows& json = tables_->json_tcp_info;
       const auto& sockets = s.scan().sockets;
+      FirstSeenText first_seen(*this);
       for (std::uint32_t i = 0; i < sockets.size(); ++i) {
         json.open();
-        appendSocketJson(json.text, sockets[i], s.scan(), s.socketPodOf(i), true);
+        appendSocketJson(json.text, sockets[i], s.scan(), s.socketPodOf(i), true, first_seen(i));
         json.text += ',';
       }
       json.close();

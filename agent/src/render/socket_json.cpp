@@ -371,7 +371,8 @@ void appendPodRefJson(std::string& out, const std::optional<k8s::SocketPod>& pod
 void appendPodJson(std::string& out,
                    const k8s::Pod& pod,
                    const scanner::NetNamespace* netns,
-                   const PodSocketCounts& sockets) {
+                   const PodSocketCounts& sockets,
+                   std::uint32_t late_listeners) {
   out += "{\"uid\":";
   appendJsonString(out, pod.uid);
   out += ",\"namespace\":";
@@ -441,14 +442,17 @@ void appendPodJson(std::string& out,
   } else {
     appendInt(out, sockets.listeners.undeclared);
   }
-  out += "}}";
+  out += "},\"lateListeners\":";
+  appendInt(out, late_listeners);
+  out += '}';
 }
 
 void appendSocketJson(std::string& out,
                       const Socket& s,
                       const ScanResult& scan,
                       const std::optional<k8s::SocketPod>& pod,
-                      bool tcp_info) {
+                      bool tcp_info,
+                      std::string_view first_seen) {
   out += '{';
   appendKey(out, "transport");
   appendJsonString(out, scanner::transportName(s.transport));
@@ -474,6 +478,11 @@ void appendSocketJson(std::string& out,
   out += ',';
   appendKey(out, "pod");
   appendPodRefJson(out, pod);
+  if (!first_seen.empty()) {
+    out += ',';
+    appendKey(out, "firstSeen");
+    appendJsonString(out, first_seen);
+  }
   if (tcp_info && s.transport != Transport::Unix) {
     out += ',';
     appendKey(out, "tcpInfo");

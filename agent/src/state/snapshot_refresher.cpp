@@ -124,7 +124,8 @@ void SnapshotRefresher::publish(scanner::ScanResult scan,
   auto snapshot = std::make_shared<const Snapshot>(std::move(scan), node_, completed,
                                                    std::move(pods), std::move(counters));
   metrics_.recordScan(snapshot->scan(), seconds, completed);
-  auto pages = std::make_shared<const SnapshotPages>(snapshot, ++generation_);
+  auto pages =
+      std::make_shared<const SnapshotPages>(snapshot, ++generation_, ages_.observe(*snapshot));
   if (history_ != nullptr) {
     const auto diff_begin = Clock::now();
     const auto diff = history_->record(pages);

@@ -1,6 +1,7 @@
 // One diff per scan: index the new scan's sockets by identity with a fingerprint of their
 // meaningful fields, compare with the previous scan's index (added, modified, deleted), and copy
-// the sockets the events carry into a small scan of the diff's own.
+// the sockets the events carry into a small scan of the diff's own; then the same for the pods,
+// by UID, carrying their JSON.
 
 #include "podnetstat/agent/state/watch_history.h"
 
@@ -64,6 +65,32 @@ std::uint64_t fingerprintOf(const Snapshot& snapshot, std::uint32_t i, const Lis
     mix(h, static_cast<std::uint64_t>(listener->exposure) + 1);
     mix(h, listener->declared ? (*listener->declared ? 2U : 1U) : 0U);
   }
+  return h;
+}
+
+/// The fields of a pod whose change makes a MODIFIED event (not its socket counts).
+std::uint64_t podFingerprintOf(const k8s::Pod& pod, std::uint32_t late_listeners) {
+  std::uint64_t h = kSeed;
+  mix(h, pod.namespace_name.value_or(""));
+  mix(h, pod.namespace_name ? 1U : 0U);
+  mix(h, pod.name.value_or(""));
+  mix(h, pod.name ? 1U : 0U);
+  mix(h, pod.host_network ? 1U : 0U);
+  for (const std::string& ip : pod.ips) {
+    mix(h, ip);
+  }
+  mix(h, pod.ips.size());
+  mix(h, pod.netns_inode.value_or(0));
+  for (const k8s::PodContainer& c : pod.containers) {
+    mix(h, c.id);
+    mix(h, c.name.value_or(""));
+    for (const std::int32_t pid : c.pids) {
+      mix(h, static_cast<std::uint64_t>(pid));
+    }
+    mix(h, c.pids.size());
+  }
+  mix(h, pod.containers.size());
+  mix(h, std::uint64_t{late_listeners});
   return h;
 }
 
@@ -206,7 +233,39 @@ std::shared_ptr<ScanDiff> WatchHistory::diff(const SnapshotPages& pages,
       out->events.push_back({WatchEventType::Deleted, object(*previous_, old_listeners, i), -1});
     }
   }
+  diffPods(pages, *out);
   return out;
+}
+
+void WatchHistory::diffPods(const SnapshotPages& pages, ScanDiff& out) const {
+  const auto object = [&](const SnapshotPages& from, std::uint32_t p) {
+    const k8s::Pod& pod = from.snapshot().podIndex().pods()[p];
+    out.pod_objects.push_back({from.podJson(p), pod.namespace_name});
+    return static_cast<std::int32_t>(out.pod_objects.size() - 1);
+  };
+  const auto pods = pages.snapshot().podIndex().pods();
+  for (std::uint32_t p = 0; p < pods.size(); ++p) {
+    const auto here = pods_seen_.find(pods[p].uid);
+    if (here == pods_seen_.end() || here->second.index != p) {
+      continue;  // a second pod with the same UID: the first one counts
+    }
+    const auto before = previous_pods_.find(pods[p].uid);
+    if (before == previous_pods_.end()) {
+      out.pod_events.push_back({WatchEventType::Added, -1, object(pages, p)});
+    } else if (before->second.fingerprint != here->second.fingerprint) {
+      const std::int32_t old_object = object(*previous_, before->second.index);
+      out.pod_events.push_back({WatchEventType::Modified, old_object, object(pages, p)});
+    }
+  }
+  const auto old_pods = previous_->snapshot().podIndex().pods();
+  for (std::uint32_t p = 0; p < old_pods.size(); ++p) {
+    const auto before = previous_pods_.find(old_pods[p].uid);
+    if (before == previous_pods_.end() || before->second.index != p ||
+        pods_seen_.contains(old_pods[p].uid)) {
+      continue;
+    }
+    out.pod_events.push_back({WatchEventType::Deleted, object(*previous_, p), -1});
+  }
 }
 
 std::shared_ptr<const ScanDiff> WatchHistory::record(
@@ -224,6 +283,13 @@ std::shared_ptr<const ScanDiff> WatchHistory::record(
     keys.push_back(socketKeyOf(now.scan(), i));
     seen.try_emplace(keys.back(), Seen{i, fingerprintOf(now, i, l)});
   }
+  const auto pods = now.podIndex().pods();
+  pods_seen_.clear();
+  pods_seen_.reserve(pods.size());
+  for (std::uint32_t p = 0; p < pods.size(); ++p) {
+    pods_seen_.try_emplace(pods[p].uid,
+                           Seen{p, podFingerprintOf(pods[p], pages->lateListeners(p))});
+  }
   std::shared_ptr<const ScanDiff> result;
   if (previous_) {
     result = diff(*pages, keys, seen);
@@ -231,16 +297,17 @@ std::shared_ptr<const ScanDiff> WatchHistory::record(
   previous_ = pages;
   previous_seen_ = std::move(seen);
   previous_keys_ = std::move(keys);
+  std::swap(previous_pods_, pods_seen_);
 
   std::vector<std::function<void()>> wake;
   {
     std::lock_guard lock(mu_);
     generation_ = pages->resourceVersion();
     if (result) {
-      events_ += result->events.size();
+      events_ += result->events.size() + result->pod_events.size();
       diffs_.push_back(result);
       while (diffs_.size() > max_scans_ || (diffs_.size() > 1 && events_ > max_events_)) {
-        events_ -= diffs_.front()->events.size();
+        events_ -= diffs_.front()->events.size() + diffs_.front()->pod_events.size();
         diffs_.pop_front();
       }
     } else {

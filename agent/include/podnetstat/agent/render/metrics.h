@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "podnetstat/agent/model/scan_ages.h"
 #include "podnetstat/agent/model/scan_metrics.h"
 #include "podnetstat/agent/model/snapshot.h"
 #include "podnetstat/k8s/pod_index.h"
@@ -37,6 +38,14 @@ std::string socketSeries(const Snapshot& snapshot);
 /// that share an address and port (SO_REUSEPORT) are summed. The maximum only where netlink read
 /// it: procfs has the length alone.
 std::string listenQueueSeries(const Snapshot& snapshot, bool max);
+
+/// podnetstat_pod_listener_appearances_total (`appearances` true) or
+/// podnetstat_pod_listener_disappearances_total{namespace,pod} series (no HELP/TYPE): one per pod
+/// of `snapshot` from `churn` (index for index with its pods; none when empty). A pod that is gone
+/// has no series.
+std::string podListenerChurnSeries(const Snapshot& snapshot,
+                                   const std::vector<PodListenerChurn>& churn,
+                                   bool appearances);
 
 /// The HTTP server's counters shown on the page.
 struct ServerCounters {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "podnetstat/agent/model/scan_ages.h"
 #include "podnetstat/agent/model/snapshot.h"
 #include "podnetstat/agent/render/listener_text.h"
 #include "podnetstat/agent/render/socket_table.h"
@@ -24,9 +25,12 @@ namespace podnetstat::agent {
 class SnapshotPages {
  public:
   /// `resource_version`: the scan generation (1 for the first published snapshot, 0 when the
-  /// pages are not published by a refresher).
+  /// pages are not published by a refresher). `ages`: what earlier scans tell of this one
+  /// (firstSeen, lateListeners, the pods' listener churn); without them, every socket is first
+  /// seen at this scan and no listener is late.
   explicit SnapshotPages(std::shared_ptr<const Snapshot> snapshot,
-                         std::uint64_t resource_version = 0);
+                         std::uint64_t resource_version = 0,
+                         ScanAges ages = {});
 
   const Snapshot& snapshot() const { return *snapshot_; }
 
@@ -66,6 +70,17 @@ class SnapshotPages {
   /// The pod object of the pod numbered `pod`.
   const std::string& podJson(std::uint32_t pod) const { return pod_json_[pod]; }
 
+  /// The `lateListeners` of the pod numbered `pod`.
+  std::uint32_t lateListeners(std::uint32_t pod) const {
+    return pod < ages_.pod_late_listeners.size() ? ages_.pod_late_listeners[pod] : 0;
+  }
+
+  /// Unix ms when scan().sockets[i] was first seen (`firstSeen`).
+  std::int64_t firstSeenMs(std::uint32_t i) const {
+    return i < ages_.socket_first_seen_ms.size() ? ages_.socket_first_seen_ms[i]
+                                                 : snapshot_->scan().started_unix_ms;
+  }
+
   /// The whole body of /api/v1/netns.
   const std::string& netnsListJson() const { return netns_json_; }
 
@@ -86,6 +101,12 @@ class SnapshotPages {
 
   const std::string& listenQueueMaxSeries() const { return listen_queue_max_series_; }
 
+  /// podnetstat_pod_listener_appearances_total (`appearances` true) or
+  /// podnetstat_pod_listener_disappearances_total series, one per pod (no HELP/TYPE lines).
+  const std::string& podListenerChurnSeries(bool appearances) const {
+    return appearances ? listener_appearance_series_ : listener_disappearance_series_;
+  }
+
   /// The fields listener `i` adds to its socket object (`,"exposure":...}`), closing the object.
   std::string_view listenerJsonTail(std::size_t i) const;
 
@@ -96,6 +117,8 @@ class SnapshotPages {
   std::span<const std::size_t> listenerTableWidths() const;
 
  private:
+  class FirstSeenText;
+
   /// The two tables, each rendered on its first use.
   struct Tables {
     std::once_flag sockets_once;
@@ -113,6 +136,7 @@ class SnapshotPages {
 
   std::shared_ptr<const Snapshot> snapshot_;
   std::uint64_t resource_version_ = 0;
+  ScanAges ages_;
   std::string scanned_at_;
   std::string list_head_;
   std::string socket_json_;                      // objects separated by ','
@@ -125,6 +149,8 @@ class SnapshotPages {
   std::string undeclared_series_;
   std::string listen_queue_length_series_;
   std::string listen_queue_max_series_;
+  std::string listener_appearance_series_;
+  std::string listener_disappearance_series_;
   TextRows listener_tails_;
   std::unique_ptr<Tables> tables_ = std::make_unique<Tables>();
 };

@@ -19,12 +19,14 @@ namespace podnetstat::agent {
 /// Appends the socket object of DESIGN.md for `s`, with every owner, its namespace and its pod
 /// (`pod`: null when nullopt); a TCP listener's `acceptQueue`. With `tcp_info`, also `tcpInfo`:
 /// what sock_diag told of a TCP socket, or null (procfs, another transport, a socket the kernel
-/// sends no tcp_info for).
+/// sends no tcp_info for). With `first_seen` (not empty), also `firstSeen`: when the agent first
+/// saw the socket, RFC 3339 UTC with milliseconds like `scannedAt` (formatRfc3339Ms).
 void appendSocketJson(std::string& out,
                       const scanner::Socket& s,
                       const scanner::ScanResult& scan,
                       const std::optional<k8s::SocketPod>& pod = std::nullopt,
-                      bool tcp_info = false);
+                      bool tcp_info = false,
+                      std::string_view first_seen = {});
 
 /// Appends the `pod` field's value of a socket or netns: `{"namespace","name","uid","container"}`
 /// (names null when only the cgroup is known; container null when none), or null.
@@ -41,10 +43,12 @@ void appendNetnsJson(std::string& out,
                      const k8s::Pod* pod);
 
 /// Appends the pod object of DESIGN.md ("Other objects"): `netns` is the pod's own namespace
-/// (null for hostNetwork pods and pods whose namespace was not found).
+/// (null for hostNetwork pods and pods whose namespace was not found); `late_listeners` its
+/// listeners that appeared after the agent's first scan of it (model/scan_ages.h).
 void appendPodJson(std::string& out,
                    const k8s::Pod& pod,
                    const scanner::NetNamespace* netns,
-                   const PodSocketCounts& sockets);
+                   const PodSocketCounts& sockets,
+                   std::uint32_t late_listeners = 0);
 
 }  // namespace podnetstat::agent

@@ -14,6 +14,7 @@
 #include "podnetstat/agent/model/net_counters.h"
 #include "podnetstat/agent/model/pod_attribution.h"
 #include "podnetstat/agent/model/scan_metrics.h"
+#include "podnetstat/agent/state/object_ages.h"
 #include "podnetstat/agent/state/snapshot_store.h"
 #include "podnetstat/agent/state/watch_history.h"
 #include "podnetstat/scanner/model.h"
@@ -76,6 +77,7 @@ class SnapshotRefresher {
   ScanMetrics& metrics_;
   WatchHistory* history_;
   std::uint64_t generation_ = 0;
+  ObjectAges ages_;  // only the refresher's thread
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -14,6 +14,12 @@
 // pages of the scan they belong to: the new version for ADDED and MODIFIED, the last one seen
 // for DELETED), with a small scan of its own (those sockets, their namespaces and owners) so
 // that the list filters apply to events unchanged.
+//
+// Pods are diffed in the same pass, for the pod watches: a pod's identity is its UID (every pod
+// the agent lists has one: cgroups name pods by UID). A pod is MODIFIED when what it is changes:
+// its namespace, name, hostNetwork, IPs, network namespace, containers (IDs, names, PIDs) or
+// lateListeners. Its socket and listener counts do not count (they move with every connection);
+// an event carries them as they are in the pages of its version.
 
 #include <cstdint>
 #include <deque>
@@ -76,19 +82,28 @@ struct WatchEvent {
   std::int32_t new_object = -1;  // ADDED and MODIFIED: the version after
 };
 
-/// The changes from generation - 1 to generation. objects[i] is the socket scan.sockets[i].
+/// One version of one pod, as a pod watch's events carry it.
+struct PodWatchObject {
+  std::string json;  // the pod object of /api/v1/pods
+  std::optional<std::string> namespace_name;
+};
+
+/// The changes from generation - 1 to generation. objects[i] is the socket scan.sockets[i];
+/// pod_events index pod_objects.
 struct ScanDiff {
   std::uint64_t generation = 0;
   scanner::ScanResult scan;
   std::vector<WatchObject> objects;
   std::vector<WatchEvent> events;
+  std::vector<PodWatchObject> pod_objects;
+  std::vector<WatchEvent> pod_events;
 };
 
 /// The diffs of the last scans, and who waits for the next one. Thread-safe.
 class WatchHistory {
  public:
-  /// Keeps at most `max_scans` diffs and, beyond one diff, at most `max_events` events in all
-  /// (the oldest diffs are dropped first).
+  /// Keeps at most `max_scans` diffs and, beyond one diff, at most `max_events` events in all,
+  /// socket and pod events together (the oldest diffs are dropped first).
   explicit WatchHistory(std::size_t max_scans = 120, std::size_t max_events = 20000);
 
   /// Diffs `pages` against the pages recorded before (the first pages have no diff: everything
@@ -119,10 +134,13 @@ class WatchHistory {
   };
 
   using SeenMap = std::unordered_map<SocketKey, Seen, SocketKeyHash>;
+  using PodSeenMap = std::unordered_map<std::string, Seen>;  // by UID
 
   std::shared_ptr<ScanDiff> diff(const SnapshotPages& pages,
                                  const std::vector<SocketKey>& keys,
                                  const SeenMap& seen) const;
+  /// The pod events of `pages` against the previous pages, from pods_seen_ (this scan's).
+  void diffPods(const SnapshotPages& pages, ScanDiff& out) const;
 
   std::size_t max_scans_;
   std::size_t max_events_;
@@ -130,6 +148,8 @@ class WatchHistory {
   std::shared_ptr<const SnapshotPages> previous_;
   SeenMap previous_seen_;
   std::vector<SocketKey> previous_keys_;
+  PodSeenMap previous_pods_;
+  PodSeenMap pods_seen_;
 
   mutable std::mutex mu_;
   std::deque<std::shared_ptr<const ScanDiff>> diffs_;
