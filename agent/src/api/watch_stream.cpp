@@ -1,23 +1,19 @@
-// A watch, as the connection polls it:
-//   1. no resourceVersion: ADDED for every selected item of the starting pages, in pieces; the
-//      watch is then at the pages' generation;
-//   2. the diffs after its generation, from the history (gone from it: the 410 ERROR, the end);
-//      each diff's events selected and written, then a BOOKMARK when asked for;
-//   3. nothing new: wait for the next scan's wake, a keep-alive, or the timeout (the end).
-// In table form the same steps write rows (the header before step 1's), through the renderers
-// of the route's table (render/socket_table.h, render/listener_text.h).
+// A watch of sockets or listeners (the steps are api/watch_stream_base.h's): the ADDED events of
+// the starting pages and the diffs' socket events, selected by the list's filters. In table form
+// the same steps write rows (the header before step 1's), through the renderers of the route's
+// table (render/socket_table.h, render/listener_text.h).
 
 #include "podnetstat/agent/api/watch_stream.h"
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "podnetstat/agent/api/api_server.h"
 #include "podnetstat/agent/api/socket_list.h"
+#include "podnetstat/agent/api/watch_stream_base.h"
 #include "podnetstat/agent/json/json_write.h"
 #include "podnetstat/agent/render/labels.h"
 #include "podnetstat/agent/render/listener_text.h"
@@ -26,12 +22,8 @@
 namespace podnetstat::agent {
 namespace {
 
-constexpr std::size_t kChunkBytes = 16 * 1024;
-
 /// The Event column of the table form, as wide as its longest type ("MODIFIED") and a blank.
 constexpr Column kEventColumn{"Event", 9};
-
-using Clock = std::chrono::steady_clock;
 
 void appendEvent(std::string& out,
                  const char* type,
@@ -45,27 +37,13 @@ void appendEvent(std::string& out,
   out += "}\n";
 }
 
-void appendExpired(std::string& out, const std::string& message) {
-  out += R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure",)";
-  out += R"("code":410,"reason":"Expired","message":)";
-  appendJsonString(out, message);
-  out += "}}\n";
-}
-
-void appendExpiredRow(std::string& out, const std::string& message) {
-  appendCell(out, "ERROR", kEventColumn.width);
-  out += "410 Expired: ";
-  out += message;
-  out += '\n';
-}
-
 bool anyInet(const scanner::TransportSet& transports) {
   return std::ranges::any_of(scanner::kAllTransports, [&](scanner::Transport t) {
     return t != scanner::Transport::Unix && transports.contains(t);
   });
 }
 
-class WatchStream : public EventStream {
+class WatchStream : public WatchStreamBase {
  public:
   WatchStream(WatchHistory& history,
               std::shared_ptr<const SnapshotPages> current,
@@ -73,23 +51,10 @@ class WatchStream : public EventStream {
               const WatchQuery& query,
               const WatchLimits& limits,
               WatchCounters& counters)
-      : history_(history),
+      : WatchStreamBase(history, current->resourceVersion(), query, limits, counters),
         pages_(std::move(current)),
-        selection_(std::move(selection)),
-        bookmarks_(query.bookmarks),
-        limits_(limits),
-        counters_(counters),
-        last_sent_(Clock::now()) {
-    const auto timeout =
-        std::min<std::uint64_t>(query.timeout_seconds.value_or(limits.max_timeout.count()),
-                                static_cast<std::uint64_t>(limits.max_timeout.count()));
-    deadline_ = Clock::now() + std::chrono::seconds(timeout);
-    started_at_ = history_.generation();
-    if (query.resource_version) {
-      cursor_ = *query.resource_version;
-      initial_ = false;
-    } else {
-      cursor_ = pages_->resourceVersion();
+        selection_(std::move(selection)) {
+    if (initial()) {
       const Snapshot& s = pages_->snapshot();
       pod_allowed_ = podsAllowed(s, selection_.sockets, podOf(s));
       if (selection_.sockets.netns) {
@@ -100,114 +65,19 @@ class WatchStream : public EventStream {
     if (selection_.format == OutputFormat::Table) {
       startTable();
     }
-    counters_.open.fetch_add(1, std::memory_order_relaxed);
-    counters_.started.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  ~WatchStream() override {
-    if (subscription_ != 0) {
-      history_.unsubscribe(subscription_);
+    if (!initial()) {
+      pages_.reset();
     }
-    counters_.open.fetch_sub(1, std::memory_order_relaxed);
-  }
-
-  WatchStream(const WatchStream&) = delete;
-  WatchStream& operator=(const WatchStream&) = delete;
-
-  void start(std::function<void()> wake) override {
-    subscription_ = history_.subscribe(std::move(wake));
-  }
-
-  Poll poll(std::string& out) override {
-    if (ended_) {
-      return Poll::End;
-    }
-    const auto now = Clock::now();
-    if (now >= deadline_) {
-      return Poll::End;
-    }
-    if (!header_.empty()) {
-      out += header_;
-      header_.clear();
-      header_.shrink_to_fit();
-    }
-    if (initial_) {
-      initialPiece(out);
-      return sent(out, now);
-    }
-    if (tooFarBehind()) {
-      counters_.dropped.fetch_add(1, std::memory_order_relaxed);
-      return expire(out, "the watch fell more than " + std::to_string(limits_.max_lag_scans) +
-                             " scans behind; list again and watch from its resourceVersion");
-    }
-    if (pending_.empty()) {
-      auto diffs = history_.since(cursor_);
-      if (!diffs) {
-        return expire(out, "resourceVersion " + std::to_string(cursor_) +
-                               " is too old or unknown (the newest is " +
-                               std::to_string(history_.generation()) +
-                               "); list again and watch from its resourceVersion");
-      }
-      pending_.assign(diffs->begin(), diffs->end());
-      event_ = 0;
-    }
-    while (!pending_.empty() && out.size() < kChunkBytes) {
-      const ScanDiff& diff = *pending_.front();
-      while (event_ < diff.events.size() && out.size() < kChunkBytes) {
-        appendSelected(out, diff, diff.events[event_++]);
-      }
-      if (event_ < diff.events.size()) {
-        break;
-      }
-      cursor_ = diff.generation;
-      if (bookmarks_) {
-        appendBookmark(out);
-      }
-      pending_.pop_front();
-      event_ = 0;
-    }
-    if (out.empty() && pending_.empty()) {
-      if (now - last_sent_ >= limits_.keep_alive) {
-        out += '\n';
-        return sent(out, now);
-      }
-      return Poll::Wait;
-    }
-    return sent(out, now);
-  }
-
-  std::chrono::milliseconds wakeAfter() const override {
-    const auto now = Clock::now();
-    const auto to_deadline =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now) +
-        std::chrono::milliseconds(1);
-    const auto to_keep_alive = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   last_sent_ + limits_.keep_alive - now) +
-                               std::chrono::milliseconds(1);
-    return std::max(std::chrono::milliseconds(1), std::min(to_deadline, to_keep_alive));
-  }
-
-  bool tooSlow() override {
-    if (tooFarBehind()) {
-      counters_.dropped.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    }
-    return false;
   }
 
  private:
+  std::span<const WatchEvent> eventsOf(const ScanDiff& diff) const override { return diff.events; }
+
   const k8s::Pod* podOf(const Snapshot& s) const {
     return selection_.pod_uid ? s.podIndex().byUid(*selection_.pod_uid) : nullptr;
   }
 
   bool table() const { return selection_.format == OutputFormat::Table; }
-
-  /// More than max_lag_scans behind the newest scan, counted from where the watch is or, for one
-  /// resumed from an older resourceVersion, from the scan it started at: catching up on the
-  /// history is not falling behind.
-  bool tooFarBehind() const {
-    return history_.generation() > std::max(cursor_, started_at_) + limits_.max_lag_scans;
-  }
 
   /// The table form's header (sent first) and the layout of its rows, from the starting pages
   /// (a watch from a resourceVersion starts from the current ones).
@@ -228,45 +98,33 @@ class WatchStream : public EventStream {
         header_ += withColumns(pages.tableHeader(false), {kEventColumn});
       }
     }
-    if (!initial_) {
-      pages_.reset();
-    }
   }
 
-  void appendBookmark(std::string& out) {
+  void appendBookmark(std::string& out, std::uint64_t generation) const override {
     if (table()) {
       out += "# resourceVersion ";
-      out += std::to_string(cursor_);
+      out += std::to_string(generation);
       out += '\n';
     } else {
-      out += R"({"type":"BOOKMARK","object":{"resourceVersion":")";
-      out += std::to_string(cursor_);
-      out += "\"}}\n";
+      WatchStreamBase::appendBookmark(out, generation);
     }
-    counters_.events.fetch_add(1, std::memory_order_relaxed);
   }
 
-  Poll sent(const std::string& out, Clock::time_point now) {
-    if (!out.empty()) {
-      last_sent_ = now;
-    }
-    return Poll::Ready;
-  }
-
-  Poll expire(std::string& out, const std::string& message) {
+  void appendExpired(std::string& out, const std::string& message) const override {
     if (table()) {
-      appendExpiredRow(out, message);
+      appendCell(out, "ERROR", kEventColumn.width);
+      out += "410 Expired: ";
+      out += message;
+      out += '\n';
     } else {
-      appendExpired(out, message);
+      WatchStreamBase::appendExpired(out, message);
     }
-    counters_.events.fetch_add(1, std::memory_order_relaxed);
-    ended_ = true;
-    return Poll::End;
   }
 
   /// Step 1: the next piece of ADDED events for the starting pages.
-  void initialPiece(std::string& out) {
+  bool initialPiece(std::string& out) override {
     const Snapshot& s = pages_->snapshot();
+    bool more = false;
     if (selection_.listeners) {
       const auto& all = s.listeners().listeners();
       while (pos_ < all.size() && out.size() < kChunkBytes) {
@@ -278,10 +136,10 @@ class WatchStream : public EventStream {
           } else {
             appendEvent(out, "ADDED", withoutBrace(all[i].socket), pages_->listenerJsonTail(i));
           }
-          counters_.events.fetch_add(1, std::memory_order_relaxed);
+          countEvent();
         }
       }
-      initial_ = pos_ < all.size();
+      more = pos_ < all.size();
     } else {
       const auto n = s.scan().sockets.size();
       while (pos_ < n && out.size() < kChunkBytes) {
@@ -293,14 +151,15 @@ class WatchStream : public EventStream {
           } else {
             appendEvent(out, "ADDED", withoutBrace(i), "}");
           }
-          counters_.events.fetch_add(1, std::memory_order_relaxed);
+          countEvent();
         }
       }
-      initial_ = pos_ < n;
+      more = pos_ < n;
     }
-    if (!initial_) {
+    if (!more) {
       pages_.reset();  // the starting pages are no longer needed
     }
+    return more;
   }
 
   std::string_view withoutBrace(std::uint32_t socket) const {
@@ -371,7 +230,7 @@ class WatchStream : public EventStream {
       appendEvent(out, type, o.json,
                   selection_.listeners ? std::string_view(o.listener_tail) : "}");
     }
-    counters_.events.fetch_add(1, std::memory_order_relaxed);
+    countEvent();
   }
 
   /// The table row of an event: its type, then its object's row of the route's table.
@@ -393,7 +252,7 @@ class WatchStream : public EventStream {
   }
 
   /// One event of a diff as this watch sees it through its filters.
-  void appendSelected(std::string& out, const ScanDiff& diff, const WatchEvent& e) {
+  void appendSelected(std::string& out, const ScanDiff& diff, const WatchEvent& e) override {
     const bool before = selectsObject(diff, e.old_object);
     const bool after = selectsObject(diff, e.new_object);
     if (before && after) {
@@ -405,27 +264,13 @@ class WatchStream : public EventStream {
     }
   }
 
-  WatchHistory& history_;
-  std::shared_ptr<const SnapshotPages> pages_;
+  std::shared_ptr<const SnapshotPages> pages_;  // until the initial events are written
   WatchSelection selection_;
-  bool bookmarks_;
-  WatchLimits limits_;
-  WatchCounters& counters_;
-  Clock::time_point deadline_;
-  Clock::time_point last_sent_;
-  std::uint64_t subscription_ = 0;
-  std::uint64_t cursor_ = 0;
-  std::uint64_t started_at_ = 0;  // the newest generation when the watch began
-  bool initial_ = true;
-  bool ended_ = false;
   std::size_t pos_ = 0;
   std::vector<char> pod_allowed_;
   std::int64_t netns_ = -1;
   bool no_netns_ = false;
-  std::deque<std::shared_ptr<const ScanDiff>> pending_;
-  std::size_t event_ = 0;
-  // The table form: what is sent first, and how rows are laid out.
-  std::string header_;
+  // The table form: how rows are laid out (the header is sent first).
   std::optional<SocketTableLayout> layout_;
   std::vector<std::size_t> listener_widths_;
 };
