@@ -28,9 +28,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
-#include "http_client.h"
 #include "netns.h"
 #include "serve_process.h"
 #include "watch_replay.h"
@@ -39,10 +37,9 @@ namespace podnetstat::agent {
 namespace {
 
 using namespace std::chrono_literals;
-using nlohmann::json;
 using podnetstat::testing::NetNamespace;
-using podnetstat::testing::ReplayingWatch;
 using podnetstat::testing::ServeProcess;
+using podnetstat::testing::WatchGroup;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kWatchers = 200;
@@ -72,28 +69,12 @@ TEST(WatchChurn, EveryWatchersReplayEqualsTheFinalList) {
   ServeProcess agent({"--refresh", "100ms", "--backend", "netlink", "--max-connections", "256"});
   const std::string target =
       "/api/v1/sockets?watch=true&allowWatchBookmarks=true&transport=tcp&netns=" + ns.name();
-  std::vector<std::unique_ptr<ReplayingWatch>> watches;
+  WatchGroup watches;
   for (int i = 0; i < kWatchers; ++i) {
-    watches.push_back(std::make_unique<ReplayingWatch>(agent.port(), target));
-    ASSERT_TRUE(watches.back()->connected());
-  }
-  std::vector<pollfd> fds;
-  for (const auto& w : watches) {
-    fds.push_back({w->fd(), POLLIN, 0});
+    ASSERT_TRUE(watches.add(agent.port(), target));
   }
   const auto pump = [&](std::chrono::milliseconds time) {
-    const auto end = Clock::now() + time;
-    do {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
-      if (::poll(fds.data(), fds.size(), static_cast<int>(std::max(left.count(), 0L))) <= 0) {
-        continue;
-      }
-      for (std::size_t i = 0; i < watches.size(); ++i) {
-        if (fds[i].revents != 0) {
-          ASSERT_TRUE(watches[i]->readSome()) << "watch " << i << " ended early";
-        }
-      }
-    } while (Clock::now() < end);
+    watches.pump(time);
   };
 
   pump(300ms);
@@ -116,36 +97,14 @@ TEST(WatchChurn, EveryWatchersReplayEqualsTheFinalList) {
     peak_rss = std::max(peak_rss, agent.rss());
   }
   // Quiet: every watch reaches a bookmark at or past the final list's resourceVersion.
-  pump(500ms);
-  HttpClient client("127.0.0.1", agent.port(), 5s);
-  auto r = client.get("/api/v1/sockets?transport=tcp&netns=" + ns.name());
-  ASSERT_TRUE(r.ok());
-  const json list = json::parse(r->body);
-  const std::uint64_t rv = std::stoull(list["resourceVersion"].get<std::string>());
-  std::map<std::uint64_t, std::string> expected;
-  for (const auto& item : list["items"]) {
-    expected[item["inode"].get<std::uint64_t>()] = item["state"];
-  }
-  EXPECT_EQ(expected.size(), open.size());
-  const auto deadline = Clock::now() + 10s;
-  for (const auto& w : watches) {
-    while (w->bookmark() < rv && Clock::now() < deadline) {
-      pump(50ms);
-    }
-  }
-  for (std::size_t i = 0; i < watches.size(); ++i) {
-    EXPECT_GE(watches[i]->bookmark(), rv) << "watch " << i;
-    EXPECT_EQ(watches[i]->errors(), 0) << "watch " << i;
-    EXPECT_EQ(watches[i]->duplicates(), 0) << "watch " << i;
-    EXPECT_EQ(watches[i]->replay(), expected) << "watch " << i;
-  }
+  watches.expectReplaysEqualTheList(agent.port(), ns.name(), open.size(), 10s);
   EXPECT_EQ(agent.metric("podnetstat_watchers").value_or(-1), kWatchers);
   EXPECT_EQ(agent.metric("podnetstat_watchers_dropped_total").value_or(-1), 0);
   EXPECT_LT(peak_rss - warm_rss, kMaxAgentGrowthKib)
       << "the agent grew from " << warm_rss << " KiB to " << peak_rss << " KiB";
   std::uint64_t events = 0;
-  for (const auto& w : watches) {
-    events += w->events();
+  for (std::size_t i = 0; i < watches.size(); ++i) {
+    events += watches[i].events();
   }
   std::printf(
       "%d watchers, %u churn steps, %llu events followed in %.1f s; agent %ld KiB warm, "

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,8 @@ namespace podnetstat::testing {
 /// arrive (blank keep-alive lines skipped).
 class Watch {
  public:
+  using Clock = std::chrono::steady_clock;
+
   Watch(std::uint16_t port, const std::string& target) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     const sockaddr_in a = loopbackV4(port);
     if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
@@ -37,7 +40,7 @@ class Watch {
 
   /// The status of the answer (reads its header); 0 when it does not come within `timeout`.
   unsigned status(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = Clock::now() + timeout;
     while (header_end_ == std::string::npos) {
       header_end_ = raw_.find("\r\n\r\n");
       if (header_end_ == std::string::npos && !fill(deadline)) {
@@ -50,9 +53,10 @@ class Watch {
 
   const std::string& header() const { return raw_; }
 
-  /// The next event; nullopt when none comes within `timeout` or the answer ended.
-  std::optional<nlohmann::json> next(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+  /// The next line of the body (without its newline; a keep-alive is an empty one); nullopt
+  /// when none comes within `timeout` or the answer ended.
+  std::optional<std::string> nextLine(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    const auto deadline = Clock::now() + timeout;
     if (header_end_ == std::string::npos && status(timeout) == 0) {
       return std::nullopt;
     }
@@ -60,17 +64,48 @@ class Watch {
       decodeChunks();
       const auto nl = body_.find('\n');
       if (nl != std::string::npos) {
-        const std::string line = body_.substr(0, nl);
+        std::string line = body_.substr(0, nl);
         body_.erase(0, nl + 1);
-        if (line.empty()) {
-          continue;  // keep-alive
-        }
-        return nlohmann::json::parse(line);
+        return line;
       }
       if (ended_ || !fill(deadline)) {
         return std::nullopt;
       }
     }
+  }
+
+  /// The next event; nullopt when none comes within `timeout` or the answer ended.
+  std::optional<nlohmann::json> next(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto line = nextLine(std::max(left, std::chrono::milliseconds(0)));
+      if (!line) {
+        return std::nullopt;
+      }
+      if (!line->empty()) {  // not a keep-alive
+        return nlohmann::json::parse(*line);
+      }
+    }
+  }
+
+  /// Lines until `done(line)` holds for one (included), or 5 s passed.
+  std::vector<std::string> linesUntil(const std::function<bool(const std::string&)>& done) {
+    std::vector<std::string> out;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline) {
+      auto line = nextLine(std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max(deadline - Clock::now(), Clock::duration(std::chrono::milliseconds(1)))));
+      if (!line) {
+        break;
+      }
+      out.push_back(*line);
+      if (done(out.back())) {
+        break;
+      }
+    }
+    return out;
   }
 
   /// Events until none comes for `quiet`.
@@ -86,11 +121,10 @@ class Watch {
   template <class Done>
   std::vector<nlohmann::json> until(Done done) {
     std::vector<nlohmann::json> out;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!done(out) && std::chrono::steady_clock::now() < deadline) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!done(out) && Clock::now() < deadline) {
       if (auto e = next(std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::max(deadline - std::chrono::steady_clock::now(),
-                       std::chrono::steady_clock::duration(std::chrono::milliseconds(1)))))) {
+              std::max(deadline - Clock::now(), Clock::duration(std::chrono::milliseconds(1)))))) {
         out.push_back(std::move(*e));
       }
     }
@@ -104,9 +138,9 @@ class Watch {
   }
 
  private:
-  bool fill(std::chrono::steady_clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+  bool fill(Clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       return false;
     }

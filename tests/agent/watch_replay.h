@@ -3,19 +3,29 @@
 // A watch on a raw, non-blocking connection for the tests that run many at once: its chunked
 // body decoded, its NDJSON events applied to a replay of the list (socket inode -> state), the
 // resourceVersion of its last bookmark kept. Events are read with a few string searches rather
-// than a JSON parser, so that hundreds of watchers cost the test little.
+// than a JSON parser, so that hundreds of watchers cost the test little. WatchGroup reads many
+// together and checks their replays against the agent's final list.
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "http_client.h"
 #include "netns.h"
 
 namespace podnetstat::testing {
@@ -169,6 +179,77 @@ class ReplayingWatch {
   std::uint64_t events_ = 0;
   int errors_ = 0;
   int duplicates_ = 0;
+};
+
+/// Many ReplayingWatches read together with poll(2), and the check that ends the tests that run
+/// them: after quiet, every watch's replay equals the agent's final list.
+class WatchGroup {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// Opens a watch of `target` on the agent at `port`; false when it could not connect.
+  bool add(std::uint16_t port, const std::string& target) {
+    watches_.push_back(std::make_unique<ReplayingWatch>(port, target));
+    fds_.push_back({watches_.back()->fd(), POLLIN, 0});
+    return watches_.back()->connected();
+  }
+
+  std::size_t size() const { return watches_.size(); }
+
+  ReplayingWatch& operator[](std::size_t i) { return *watches_[i]; }
+
+  /// Reads what arrives for `time`; a watch whose answer ends fails the test.
+  void pump(std::chrono::milliseconds time) {
+    const auto end = Clock::now() + time;
+    do {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+      if (::poll(fds_.data(), fds_.size(), static_cast<int>(std::max(left.count(), 0L))) <= 0) {
+        continue;
+      }
+      for (std::size_t i = 0; i < watches_.size(); ++i) {
+        if (fds_[i].revents != 0) {
+          ASSERT_TRUE(watches_[i]->readSome()) << "watch " << i << " ended early";
+        }
+      }
+    } while (Clock::now() < end);
+  }
+
+  /// After 500 ms of quiet, the TCP list of namespace `netns` from the agent at `port`: every
+  /// watch reaches a bookmark at or past its resourceVersion within `wait`, with no error, no
+  /// duplicate and its replay equal to the list, which has `open` sockets.
+  void expectReplaysEqualTheList(std::uint16_t port,
+                                 const std::string& netns,
+                                 std::size_t open,
+                                 std::chrono::milliseconds wait) {
+    pump(std::chrono::milliseconds(500));
+    podnetstat::agent::HttpClient client("127.0.0.1", port, std::chrono::seconds(5));
+    auto r = client.get("/api/v1/sockets?transport=tcp&netns=" + netns);
+    ASSERT_TRUE(r.ok());
+    const nlohmann::json list = nlohmann::json::parse(r->body);
+    const std::uint64_t rv = std::stoull(list["resourceVersion"].get<std::string>());
+    std::map<std::uint64_t, std::string> expected;
+    for (const auto& item : list["items"]) {
+      expected[item["inode"].get<std::uint64_t>()] = item["state"];
+    }
+    EXPECT_EQ(expected.size(), open);
+    const auto deadline = Clock::now() + wait;
+    for (const auto& w : watches_) {
+      while (w->bookmark() < rv && Clock::now() < deadline) {
+        pump(std::chrono::milliseconds(50));
+      }
+    }
+    for (std::size_t i = 0; i < watches_.size(); ++i) {
+      EXPECT_GE(watches_[i]->bookmark(), rv) << "watch " << i;
+      EXPECT_EQ(watches_[i]->errors(), 0) << "watch " << i;
+      EXPECT_EQ(watches_[i]->duplicates(), 0) << "watch " << i;
+      EXPECT_GT(watches_[i]->events(), 0U) << "watch " << i;
+      EXPECT_EQ(watches_[i]->replay(), expected) << "watch " << i;
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<ReplayingWatch>> watches_;
+  std::vector<pollfd> fds_;
 };
 
 }  // namespace podnetstat::testing

@@ -36,6 +36,7 @@ using nlohmann::json;
 using podnetstat::testing::NetNamespace;
 using podnetstat::testing::ReplayingWatch;
 using podnetstat::testing::ServeProcess;
+using podnetstat::testing::WatchGroup;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kReaders = 4;
@@ -78,26 +79,12 @@ TEST(WatchSlowClient, TheClientThatNeverReadsIsDroppedAndTheOthersKeepUp) {
   ASSERT_TRUE(never_read.connected());
   const std::string target =
       "/api/v1/sockets?watch=true&allowWatchBookmarks=true&transport=tcp&netns=" + ns.name();
-  std::vector<std::unique_ptr<ReplayingWatch>> readers;
-  std::vector<pollfd> fds;
+  WatchGroup readers;
   for (int i = 0; i < kReaders; ++i) {
-    readers.push_back(std::make_unique<ReplayingWatch>(agent.port(), target));
-    ASSERT_TRUE(readers.back()->connected());
-    fds.push_back({readers.back()->fd(), POLLIN, 0});
+    ASSERT_TRUE(readers.add(agent.port(), target));
   }
   const auto pump = [&](std::chrono::milliseconds time) {
-    const auto end = Clock::now() + time;
-    do {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
-      if (::poll(fds.data(), fds.size(), static_cast<int>(std::max(left.count(), 0L))) <= 0) {
-        continue;
-      }
-      for (std::size_t i = 0; i < readers.size(); ++i) {
-        if (fds[i].revents != 0) {
-          ASSERT_TRUE(readers[i]->readSome()) << "watch " << i << " ended early";
-        }
-      }
-    } while (Clock::now() < end);
+    readers.pump(time);
   };
 
   HttpClient client("127.0.0.1", agent.port(), 5s);
@@ -139,7 +126,7 @@ TEST(WatchSlowClient, TheClientThatNeverReadsIsDroppedAndTheOthersKeepUp) {
       ASSERT_GT(newest, 0u);
       pump(100ms);
       for (std::size_t i = 0; i < readers.size(); ++i) {
-        const std::uint64_t seen = readers[i]->bookmark();
+        const std::uint64_t seen = readers[i].bookmark();
         const std::uint64_t lag = seen >= newest ? 0 : newest - seen;
         worst_lag = std::max(worst_lag, lag);
         EXPECT_LE(lag, kPromptScans) << "watch " << i << " at scan " << seen << " of " << newest;
@@ -163,29 +150,7 @@ TEST(WatchSlowClient, TheClientThatNeverReadsIsDroppedAndTheOthersKeepUp) {
   EXPECT_TRUE(ended) << "the never-read watch's connection is closed";
 
   // Quiet: the readers' replays equal the final list.
-  pump(500ms);
-  auto r = client.get("/api/v1/sockets?transport=tcp&netns=" + ns.name());
-  ASSERT_TRUE(r.ok());
-  const json list = json::parse(r->body);
-  const std::uint64_t rv = std::stoull(list["resourceVersion"].get<std::string>());
-  std::map<std::uint64_t, std::string> expected;
-  for (const auto& item : list["items"]) {
-    expected[item["inode"].get<std::uint64_t>()] = item["state"];
-  }
-  EXPECT_EQ(expected.size(), open.size());
-  const auto deadline = Clock::now() + 5s;
-  for (const auto& w : readers) {
-    while (w->bookmark() < rv && Clock::now() < deadline) {
-      pump(50ms);
-    }
-  }
-  for (std::size_t i = 0; i < readers.size(); ++i) {
-    EXPECT_GE(readers[i]->bookmark(), rv) << "watch " << i;
-    EXPECT_EQ(readers[i]->errors(), 0) << "watch " << i;
-    EXPECT_EQ(readers[i]->duplicates(), 0) << "watch " << i;
-    EXPECT_GT(readers[i]->events(), 0u) << "watch " << i;
-    EXPECT_EQ(readers[i]->replay(), expected) << "watch " << i;
-  }
+  readers.expectReplaysEqualTheList(agent.port(), ns.name(), open.size(), 5s);
   std::printf("%u churn steps; the readers were at most %llu scans behind\n", step,
               static_cast<unsigned long long>(worst_lag));
   for (const auto& [p, fd] : open) {
