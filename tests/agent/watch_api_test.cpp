@@ -28,6 +28,7 @@
 #include "podnetstat/agent/state/watch_history.h"
 
 #include "http_client.h"
+#include "namespace_agent_test.h"
 #include "netns.h"
 #include "serve_process.h"
 #include "watch_client.h"
@@ -65,66 +66,12 @@ std::vector<json> onPort(const std::vector<json>& events, int port) {
   return out;
 }
 
-class WatchApiTest : public ::testing::Test {
+class WatchApiTest : public podnetstat::testing::NamespaceAgentTest {
  protected:
   void SetUp() override {
     PODNETSTAT_SKIP_UNLESS_ROOT();
-    ns_ = std::make_unique<NetNamespace>("pnwatch");
-    ApiServerOptions options;
-    options.listen = {"127.0.0.1", 0};
-    options.refresh = 100ms;
-    options.node_name = "test-node";
-    options.roots.netns_dir = podnetstat::testing::netnsDir();
-    options.watch.keep_alive = 300ms;
-    options.watch.max_timeout = 20s;
-    const std::string name = ns_->name();
-    auto scanner = std::make_shared<scanner::Scanner>(options.roots, 1);
-    options.scan = [scanner, name]() {
-      scanner::ScanOptions o;
-      o.no_host_network = true;
-      o.netns_names = {name};
-      o.pid = true;
-      o.backend = scanner::Backend::Netlink;  // no process lives in the namespace: enter it
-      return scanner->scan(o);
-    };
-    server_ = std::make_unique<ApiServer>(options);
-    auto started = server_->start();
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    ASSERT_TRUE(waitReady(server_->port(), 30s));
+    startAgent("pnwatch");
   }
-
-  void TearDown() override {
-    if (server_) {
-      server_->stop(1s);
-    }
-    server_.reset();
-    ns_.reset();
-  }
-
-  json list(const std::string& target) {
-    HttpClient client("127.0.0.1", server_->port(), 5s);
-    auto r = client.get(target);
-    EXPECT_TRUE(r.ok());
-    EXPECT_EQ(r->status, 200u) << r->body;
-    return json::parse(r->body);
-  }
-
-  /// Waits until the agent has published at least `scans` more snapshots.
-  void waitScans(int scans) {
-    const auto start = std::stoull(list("/api/v1/listeners")["resourceVersion"].get<std::string>());
-    const auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      const auto now = std::stoull(list("/api/v1/listeners")["resourceVersion"].get<std::string>());
-      if (now >= start + static_cast<unsigned>(scans)) {
-        return;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL() << "no new scans";
-  }
-
-  std::unique_ptr<NetNamespace> ns_;
-  std::unique_ptr<ApiServer> server_;
 };
 
 TEST_F(WatchApiTest, ListsCarryTheScanGenerationAsResourceVersion) {

@@ -29,6 +29,7 @@
 #include "podnetstat/k8s/pod_index.h"
 
 #include "http_client.h"
+#include "namespace_agent_test.h"
 #include "netns.h"
 #include "ready_api_server.h"
 #include "serve_process.h"
@@ -73,50 +74,12 @@ class PodOfThisProcess {
   std::optional<std::string> uid_;
 };
 
-class WatchPodsApiTest : public ::testing::Test {
+class WatchPodsApiTest : public podnetstat::testing::NamespaceAgentTest {
  protected:
   void SetUp() override {
     PODNETSTAT_SKIP_UNLESS_ROOT();
-    ns_ = std::make_unique<NetNamespace>("pnwpods");
     pod_ = std::make_shared<PodOfThisProcess>();
-    ApiServerOptions options;
-    options.listen = {"127.0.0.1", 0};
-    options.refresh = 100ms;
-    options.node_name = "test-node";
-    options.roots.netns_dir = podnetstat::testing::netnsDir();
-    options.watch.keep_alive = 300ms;
-    options.watch.max_timeout = 20s;
-    const std::string name = ns_->name();
-    auto scanner = std::make_shared<scanner::Scanner>(options.roots, 1);
-    options.scan = [scanner, name, pod = pod_]() {
-      scanner::ScanOptions o;
-      o.no_host_network = true;
-      o.netns_names = {name};
-      o.pid = true;
-      o.backend = scanner::Backend::Netlink;  // no process lives in the namespace: enter it
-      auto scan = scanner->scan(o);
-      if (scan) {
-        pod->apply(*scan);
-      }
-      return scan;
-    };
-    server_ = podnetstat::testing::startReadyApiServer(options);
-  }
-
-  void TearDown() override {
-    if (server_) {
-      server_->stop(1s);
-    }
-    server_.reset();
-    ns_.reset();
-  }
-
-  json list(const std::string& target) {
-    HttpClient client("127.0.0.1", server_->port(), 5s);
-    auto r = client.get(target);
-    EXPECT_TRUE(r.ok());
-    EXPECT_EQ(r->status, 200u) << r->body;
-    return json::parse(r->body);
+    startAgent("pnwpods", [pod = pod_](scanner::ScanResult& scan) { pod->apply(scan); });
   }
 
   std::string metrics() {
@@ -124,20 +87,6 @@ class WatchPodsApiTest : public ::testing::Test {
     auto r = client.get("/metrics");
     EXPECT_TRUE(r.ok());
     return r->body;
-  }
-
-  /// Waits until the agent has published at least `scans` more snapshots.
-  void waitScans(int scans) {
-    const auto start = std::stoull(list("/api/v1/pods")["resourceVersion"].get<std::string>());
-    const auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      const auto now = std::stoull(list("/api/v1/pods")["resourceVersion"].get<std::string>());
-      if (now >= start + static_cast<unsigned>(scans)) {
-        return;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL() << "no new scans";
   }
 
   /// The pod with `uid` in /api/v1/pods (null when it is not listed).
@@ -174,9 +123,7 @@ class WatchPodsApiTest : public ::testing::Test {
     return std::stol(body.substr(at + series.size()));
   }
 
-  std::unique_ptr<NetNamespace> ns_;
   std::shared_ptr<PodOfThisProcess> pod_;
-  std::unique_ptr<ApiServer> server_;
 };
 
 /// The pod events (not bookmarks) of `events` as "TYPE uid".
