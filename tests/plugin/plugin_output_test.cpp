@@ -205,5 +205,16 @@ TEST(YamlTest, BlockStyleWithQuotesWhereYamlWouldMisread) {
   EXPECT_EQ(toJson(json::parse(R"({"a":[1]})")), "{\n    \"a\": [\n        1\n    ]\n}\n");
 }
 
+TEST(YamlTest, TimesAndBase60NumbersAreQuotedSoThatYaml11ReadsStrings) {
+  // YAML 1.1 (PyYAML) reads these unquoted as a timestamp, a date and 80 (1:20 in base 60).
+  const json doc = json::parse(
+      R"({"firstSeen":"2026-12-07T05:40:00.123Z","day":"2026-12-07","t":"1:20","pod":"web-0"})");
+  EXPECT_EQ(toYaml(doc),
+            "firstSeen: \"2026-12-07T05:40:00.123Z\"\n"
+            "day: \"2026-12-07\"\n"
+            "t: \"1:20\"\n"
+            "pod: web-0\n");
+}
+
 }  // namespace
 }  // namespace podnetstat::agent::plugin

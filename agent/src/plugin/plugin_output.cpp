@@ -95,6 +95,11 @@ bool plainSafe(std::string_view s) {
       std::ranges::find(kSpecial, s) != kSpecial.end() || looksLikeNumber(s)) {
     return false;
   }
+  // YAML 1.1 reads 2026-12-07T05:40:00.123Z as a timestamp and 1:20 as a number (base 60).
+  if (std::isdigit(static_cast<unsigned char>(s.front())) != 0 &&
+      s.find_first_of("-:") != std::string_view::npos) {
+    return false;
+  }
   if (std::string_view("-?:,[]{}#&*!|>'\"%@` ").find(s.front()) != std::string_view::npos ||
       s.back() == ' ' || s.back() == ':') {
     return false;
