@@ -5,13 +5,9 @@
 namespace podnetstat::agent {
 
 std::string podLabel(const k8s::Pod* pod) {
-  if (pod == nullptr) {
-    return "-";
-  }
-  if (pod->namespace_name && pod->name) {
-    return *pod->namespace_name + "/" + *pod->name;
-  }
-  return pod->uid;
+  return pod == nullptr
+             ? "-"
+             : podLabel(pod->namespace_name.value_or(""), pod->name.value_or(""), pod->uid);
 }
 
 std::string podLabel(std::string_view namespace_name, std::string_view name, std::string_view uid) {
@@ -25,7 +21,7 @@ std::string podLabel(std::string_view namespace_name, std::string_view name, std
 }
 
 std::string containerLabel(const k8s::PodContainer* container) {
-  return container == nullptr ? "-" : container->name.value_or(container->id.substr(0, 12));
+  return container == nullptr ? "-" : containerLabel(container->id, container->name);
 }
 
 std::string containerLabel(std::string_view id, const std::optional<std::string>& name) {
